@@ -1,0 +1,87 @@
+"""Sign + bit-pack: float32 values -> words whose bits are 1 where x >= 0.
+
+Bit k % W of word k // W holds element k; padding bits are 0, so an xor of
+two packed rows never counts them.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memset
+from words cimport word_t
+
+cdef extern from "bnn_config.h":
+    int BNN_PANEL_BITS
+
+# Columns handled together when packing along K: wide enough that each
+# cache line of the input is used whole before it is evicted.
+cdef enum:
+    COL_BLOCK = 64
+
+
+cdef void _pack_row(const float *x, Py_ssize_t k, word_t *out) noexcept nogil:
+    cdef Py_ssize_t bits = sizeof(word_t) * 8
+    cdef Py_ssize_t nwords = (k + bits - 1) // bits
+    cdef Py_ssize_t w, j, base, n
+    cdef word_t word
+    for w in range(nwords):
+        base = w * bits
+        n = min(bits, k - base)
+        word = 0
+        for j in range(n):
+            word = word | ((<word_t>(x[base + j] >= 0)) << j)
+        out[w] = word
+
+
+def pack_rows(const float[:, ::1] x, word_t[:, ::1] out, int threads=1):
+    """Pack each row of x (M, K) into out (M, ceil(K / W))."""
+    cdef Py_ssize_t i, m = x.shape[0], k = x.shape[1]
+    if m == 0:
+        return
+    with nogil:
+        if threads > 1:
+            for i in prange(m, num_threads=threads, schedule="static"):
+                _pack_row(&x[i, 0], k, &out[i, 0])
+        else:
+            for i in range(m):
+                _pack_row(&x[i, 0], k, &out[i, 0])
+
+
+cdef void _pack_col_block(const float[:, ::1] x, Py_ssize_t n0, word_t[:, :, ::1] out) noexcept nogil:
+    """Pack columns n0 .. n0+COL_BLOCK of x (K, N) along K into panel layout."""
+    cdef Py_ssize_t bits = sizeof(word_t) * 8
+    cdef Py_ssize_t nrw = out.shape[2]
+    cdef Py_ssize_t k = x.shape[0], n = x.shape[1]
+    cdef Py_ssize_t nb = min(<Py_ssize_t>COL_BLOCK, n - n0)
+    cdef Py_ssize_t kw = out.shape[1]
+    cdef Py_ssize_t w, bit, j, kk, kend
+    cdef word_t acc[COL_BLOCK]
+    cdef const float *row
+    for w in range(kw):
+        memset(acc, 0, sizeof(acc))
+        kend = min(bits, k - w * bits)
+        for bit in range(kend):
+            row = &x[w * bits + bit, n0]
+            for j in range(nb):
+                acc[j] = acc[j] | ((<word_t>(row[j] >= 0)) << bit)
+        for j in range(nb):
+            out[(n0 + j) // nrw, w, (n0 + j) % nrw] = acc[j]
+
+
+def pack_panels(const float[:, ::1] x, word_t[:, :, ::1] out, int threads=1):
+    """Pack x (K, N) along K into panels out (ceil(N/NR), ceil(K/W), NR).
+
+    NR = BNN_PANEL_BITS / W columns per panel; columns past N stay zero
+    (out must arrive zeroed there).
+    """
+    cdef Py_ssize_t n = x.shape[1], nblocks = (n + COL_BLOCK - 1) // COL_BLOCK, b
+    if x.shape[0] == 0 or n == 0:
+        return
+    with nogil:
+        if threads > 1:
+            for b in prange(nblocks, num_threads=threads, schedule="static"):
+                _pack_col_block(x, b * COL_BLOCK, out)
+        else:
+            for b in range(nblocks):
+                _pack_col_block(x, b * COL_BLOCK, out)
+
+
+def panel_width(int word_bits):
+    return BNN_PANEL_BITS // word_bits

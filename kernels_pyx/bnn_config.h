@@ -1,0 +1,53 @@
+/* Build-time facts every kernel module shares: how it was compiled, which
+ * code path the preprocessor selected, and the tile sizes the packed layouts
+ * are built around. Tile sizes live here only, so packing and micro-kernels
+ * cannot disagree. */
+#ifndef BNN_CONFIG_H
+#define BNN_CONFIG_H
+
+#include <stdint.h>
+
+#ifndef BNNBENCH_CFLAGS
+#define BNNBENCH_CFLAGS "unknown"
+#endif
+
+#ifdef _OPENMP
+#define BNN_HAVE_OPENMP 1
+#else
+#define BNN_HAVE_OPENMP 0
+#endif
+
+#if defined(__clang__)
+#define BNN_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define BNN_COMPILER "gcc " __VERSION__
+#else
+#define BNN_COMPILER "unknown"
+#endif
+
+/* Code paths, best first. BNN_PORTABLE forces the plain C path so CI can
+ * test what a compiler without these extensions would build. */
+#if !defined(BNN_PORTABLE) && defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__) && defined(__AVX512BW__)
+#define BNN_PATH_AVX512 1
+#define BNN_PATH "avx512-vpopcntdq"
+#elif !defined(BNN_PORTABLE) && defined(__AVX2__)
+#define BNN_PATH_AVX2 1
+#define BNN_PATH "avx2"
+#elif !defined(BNN_PORTABLE) && (defined(__ARM_NEON) || defined(__ARM_NEON__))
+#define BNN_PATH_NEON 1
+#define BNN_PATH "neon"
+#else
+#define BNN_PATH "portable"
+#endif
+
+/* xnor GEMM: the activations (B) are packed into panels of BNN_PANEL_BITS
+ * columns (one 512-bit row of words per packed K-word), so a panel row is one
+ * AVX-512 register, two AVX2 registers or four NEON registers. */
+#define BNN_PANEL_BITS 512
+#define BNN_XNOR_MR 4
+
+/* float GEMM register tile: BNN_FLOAT_MR rows x BNN_FLOAT_NR columns. */
+#define BNN_FLOAT_MR 6
+#define BNN_FLOAT_NR 16
+
+#endif

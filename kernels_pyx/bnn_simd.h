@@ -1,0 +1,94 @@
+/* Micro-kernels: the innermost register-blocked loops, one tile of output at
+ * a time. Everything around them (packing, cache blocking, threads) is in
+ * the Cython modules. Each tile exists in a plain C form that any gcc/clang
+ * builds; faster forms replace it where bnn_config.h selected a SIMD path. */
+#ifndef BNN_SIMD_H
+#define BNN_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "bnn_config.h"
+
+/* ---------------------------------------------------------------- xnor */
+
+/* Plain C xnor tile, stamped out once per word type: rows a[r*lda + w]
+ * (r < mr <= BNN_XNOR_MR) against one packed panel p[w*NRW + j]; writes
+ * c[r*ldc + j] = k - 2*popcount(a ^ b) for j < nr. Padding bits are zero in
+ * both operands, so they never count. */
+#define BNN_DEFINE_XNOR_TILE_C(WT, SUFFIX, POPCNT)                                  \
+static inline void bnn_xnor_tile_c_##SUFFIX(                                        \
+        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,              \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                               \
+{                                                                                   \
+    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)) };                          \
+    int32_t acc[BNN_XNOR_MR][NRW];                                                  \
+    memset(acc, 0, sizeof(acc));                                                    \
+    if (mr == BNN_XNOR_MR) {                                                        \
+        for (ptrdiff_t w = 0; w < kw; ++w) {                                        \
+            const WT *b = p + w * NRW;                                              \
+            for (int r = 0; r < BNN_XNOR_MR; ++r) {                                 \
+                WT x = a[r * lda + w];                                              \
+                for (int j = 0; j < NRW; ++j) acc[r][j] += POPCNT(x ^ b[j]);        \
+            }                                                                       \
+        }                                                                           \
+    } else {                                                                        \
+        for (ptrdiff_t w = 0; w < kw; ++w) {                                        \
+            const WT *b = p + w * NRW;                                              \
+            for (int r = 0; r < mr; ++r) {                                          \
+                WT x = a[r * lda + w];                                              \
+                for (int j = 0; j < NRW; ++j) acc[r][j] += POPCNT(x ^ b[j]);        \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+    for (int r = 0; r < mr; ++r)                                                    \
+        for (int j = 0; j < nr; ++j) c[r * ldc + j] = k - 2 * acc[r][j];            \
+}
+
+#define BNN_POPCNT32(x) __builtin_popcount(x)
+#define BNN_POPCNT64(x) __builtin_popcountll(x)
+BNN_DEFINE_XNOR_TILE_C(uint32_t, u32, BNN_POPCNT32)
+BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
+
+#define bnn_xnor_tile_u32 bnn_xnor_tile_c_u32
+#define bnn_xnor_tile_u64 bnn_xnor_tile_c_u64
+
+/* --------------------------------------------------------------- float */
+
+/* GCC/clang vector extensions: 8 floats, compiled to AVX/AVX2 FMA on x86,
+ * pairs of NEON registers on ARM and scalar code elsewhere. aligned(4)
+ * makes unaligned loads and stores through the type legal. */
+typedef float bnn_v8f __attribute__((vector_size(32), aligned(4)));
+
+/* c[r*ldc + j] (+)= sum_k ap[k*MR + r] * bp[k*NR + j] over one MR x NR tile. */
+static inline void bnn_float_tile(const float *ap, const float *bp, ptrdiff_t kc,
+                                  float *c, ptrdiff_t ldc, int mr, int nr, int accumulate)
+{
+    bnn_v8f acc[BNN_FLOAT_MR][BNN_FLOAT_NR / 8];
+    memset(acc, 0, sizeof(acc));
+    for (ptrdiff_t k = 0; k < kc; ++k) {
+        const bnn_v8f b0 = *(const bnn_v8f *)(bp + k * BNN_FLOAT_NR);
+        const bnn_v8f b1 = *(const bnn_v8f *)(bp + k * BNN_FLOAT_NR + 8);
+        const float *a = ap + k * BNN_FLOAT_MR;
+        for (int r = 0; r < BNN_FLOAT_MR; ++r) {
+            acc[r][0] += a[r] * b0;
+            acc[r][1] += a[r] * b1;
+        }
+    }
+    if (mr == BNN_FLOAT_MR && nr == BNN_FLOAT_NR) {
+        for (int r = 0; r < BNN_FLOAT_MR; ++r) {
+            bnn_v8f *row = (bnn_v8f *)(c + r * ldc);
+            if (accumulate) { row[0] += acc[r][0]; row[1] += acc[r][1]; }
+            else { row[0] = acc[r][0]; row[1] = acc[r][1]; }
+        }
+        return;
+    }
+    for (int r = 0; r < mr; ++r) {
+        float tmp[BNN_FLOAT_NR];
+        memcpy(tmp, acc[r], sizeof(tmp));
+        for (int j = 0; j < nr; ++j)
+            c[r * ldc + j] = accumulate ? c[r * ldc + j] + tmp[j] : tmp[j];
+    }
+}
+
+#endif

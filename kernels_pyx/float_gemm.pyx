@@ -1,0 +1,96 @@
+"""Blocked float32 GEMM in the BLIS layering: pack A into row panels once,
+pack blocks of B into column panels per thread, and let a register-tiled
+micro-kernel (bnn_simd.h) run over cache-sized blocks. Threads split the
+columns of C."""
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+cdef extern from "bnn_config.h":
+    int BNN_FLOAT_MR
+    int BNN_FLOAT_NR
+
+cdef extern from "bnn_simd.h" nogil:
+    void bnn_float_tile(const float *ap, const float *bp, Py_ssize_t kc, float *c,
+                        Py_ssize_t ldc, int mr, int nr, int accumulate)
+
+# Cache blocking: a KC x NC block of packed B stays in L2, one KC x NR
+# micro-panel of it in L1 while every row panel of A streams past it.
+cdef enum:
+    KC = 256
+    NC = 256
+
+
+cdef void _pack_a(const float[:, ::1] a, float *ap) noexcept nogil:
+    """ap[panel][k][r] = a[panel*MR + r, k], zero past M."""
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], q, kk, r, i
+    cdef Py_ssize_t npanels = (m + BNN_FLOAT_MR - 1) // BNN_FLOAT_MR
+    for q in range(npanels):
+        for kk in range(k):
+            for r in range(BNN_FLOAT_MR):
+                i = q * BNN_FLOAT_MR + r
+                ap[(q * k + kk) * BNN_FLOAT_MR + r] = a[i, kk] if i < m else 0
+
+
+cdef void _pack_b(const float[:, ::1] b, Py_ssize_t k0, Py_ssize_t kc, Py_ssize_t j0,
+                  Py_ssize_t nc, float *bp) noexcept nogil:
+    """bp[panel][k][j] = b[k0 + k, j0 + panel*NR + j], zero past the block."""
+    cdef Py_ssize_t npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR, q, kk, j, col
+    for q in range(npanels):
+        for kk in range(kc):
+            for j in range(BNN_FLOAT_NR):
+                col = q * BNN_FLOAT_NR + j
+                bp[(q * kc + kk) * BNN_FLOAT_NR + j] = b[k0 + kk, j0 + col] if col < nc else 0
+
+
+cdef void _column_block(const float *ap, const float[:, ::1] b, Py_ssize_t j0,
+                        float[:, ::1] c, float *bp) noexcept nogil:
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1], k = b.shape[0]
+    cdef Py_ssize_t nc = min(<Py_ssize_t>NC, n - j0), kb, k0, kc, q, i, jp
+    cdef Py_ssize_t mpanels = (m + BNN_FLOAT_MR - 1) // BNN_FLOAT_MR
+    cdef Py_ssize_t npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR
+    for kb in range((k + KC - 1) // KC):
+        k0 = kb * KC
+        kc = min(<Py_ssize_t>KC, k - k0)
+        _pack_b(b, k0, kc, j0, nc, bp)
+        for jp in range(npanels):
+            for q in range(mpanels):
+                i = q * BNN_FLOAT_MR
+                bnn_float_tile(ap + (q * k + k0) * BNN_FLOAT_MR, bp + jp * kc * BNN_FLOAT_NR,
+                               kc, &c[i, j0 + jp * BNN_FLOAT_NR], n,
+                               <int>min(BNN_FLOAT_MR, m - i),
+                               <int>min(BNN_FLOAT_NR, nc - jp * BNN_FLOAT_NR), k0 > 0)
+
+
+def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, int threads=1):
+    """c (M, N) = a (M, K) @ b (K, N), all float32."""
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1], j
+    cdef Py_ssize_t mpanels = (m + BNN_FLOAT_MR - 1) // BNN_FLOAT_MR
+    cdef Py_ssize_t nblocks = (n + NC - 1) // NC
+    cdef float *ap
+    cdef float *bp
+    # One packed-B block per thread, allocated up front so that a failed
+    # allocation is an exception here, never a silent wrong result later.
+    cdef Py_ssize_t bp_size = KC * ((NC + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR) * BNN_FLOAT_NR
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        c[:, :] = 0
+        return
+    threads = max(1, threads)
+    ap = <float *>malloc(mpanels * k * BNN_FLOAT_MR * sizeof(float))
+    bp = <float *>malloc(threads * bp_size * sizeof(float))
+    if ap == NULL or bp == NULL:
+        free(ap)
+        free(bp)
+        raise MemoryError("float_gemm: cannot allocate the packed operands")
+    with nogil:
+        _pack_a(a, ap)
+        if threads > 1:
+            for j in prange(nblocks, num_threads=threads, schedule="static"):
+                _column_block(ap, b, j * NC, c, bp + threadid() * bp_size)
+        else:
+            for j in range(nblocks):
+                _column_block(ap, b, j * NC, c, bp)
+    free(ap)
+    free(bp)

@@ -1,0 +1,50 @@
+"""xnor-popcount GEMM over packed words: C = K - 2 * popcount(A xor B).
+
+A (M, KW) holds packed rows of the weights; B is the activations packed into
+panels (NP, KW, NR) by bitpack.pack_panels. Threads split the panels (the
+columns of C), so no two threads write the same output.
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, uint32_t, uint64_t
+from words cimport word_t
+
+cdef extern from "bnn_config.h":
+    int BNN_XNOR_MR
+
+cdef extern from "bnn_simd.h" nogil:
+    void bnn_xnor_tile_u32(const uint32_t *a, Py_ssize_t lda, int mr, const uint32_t *p,
+                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
+    void bnn_xnor_tile_u64(const uint64_t *a, Py_ssize_t lda, int mr, const uint64_t *p,
+                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
+
+
+cdef void _panel(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p,
+                 int32_t k, int32_t[:, ::1] out) noexcept nogil:
+    cdef Py_ssize_t m = a.shape[0], kw = a.shape[1], n = out.shape[1]
+    cdef Py_ssize_t nrw = panels.shape[2], j0 = p * nrw, i, q
+    cdef int nr = <int>min(nrw, n - j0)
+    for q in range((m + BNN_XNOR_MR - 1) // BNN_XNOR_MR):
+        i = q * BNN_XNOR_MR
+        if word_t is uint64_t:
+            bnn_xnor_tile_u64(&a[i, 0], kw, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
+                              kw, &out[i, j0], n, nr, k)
+        else:
+            bnn_xnor_tile_u32(&a[i, 0], kw, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
+                              kw, &out[i, j0], n, nr, k)
+
+
+def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
+              int32_t[:, ::1] out, int threads=1):
+    """out (M, N) = K - 2 * popcount(a[i] xor column j of the panels)."""
+    cdef Py_ssize_t p, npanels = panels.shape[0]
+    if a.shape[0] == 0 or out.shape[1] == 0:
+        return
+    if a.shape[1] != panels.shape[1]:
+        raise ValueError("packed operands disagree on the number of words along K")
+    with nogil:
+        if threads > 1:
+            for p in prange(npanels, num_threads=threads, schedule="static"):
+                _panel(a, panels, p, k, out)
+        else:
+            for p in range(npanels):
+                _panel(a, panels, p, k, out)

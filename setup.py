@@ -1,0 +1,102 @@
+"""Build bnnbench's Cython kernels with the best flags this compiler accepts.
+
+Each candidate flag is tried on a tiny program with the compiler that will build
+the extensions; what fails is dropped, so the same source builds on x86-64
+(-march=native), ARM (-mcpu=native) and compilers without OpenMP. The flags
+actually used are compiled into the extensions (BNNBENCH_CFLAGS) so a run file
+always records how its kernels were built.
+
+Environment:
+  BNNBENCH_PORTABLE=1   no native CPU flags and no intrinsics paths: the plain
+                        C kernels every gcc/clang builds (tested in CI).
+  BNNBENCH_NO_OPENMP=1  build without OpenMP (the *_omp methods are unavailable).
+  BNNBENCH_CFLAGS="..." extra flags appended after the detected ones.
+"""
+import os
+import shlex
+import sys
+import tempfile
+
+import numpy
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
+PLAIN_PROBE = "int main(void){return 0;}\n"
+
+
+def _env_on(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class BuildExt(build_ext):
+    def _compiles(self, flags, source=PLAIN_PROBE, link=False):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "probe.c")
+            with open(path, "w") as fh:
+                fh.write(source)
+            try:
+                objs = self.compiler.compile([path], output_dir=tmp, extra_postargs=flags)
+                if link:
+                    self.compiler.link_executable(objs, os.path.join(tmp, "probe"),
+                                                  extra_postargs=flags)
+            except Exception:
+                return False
+        return True
+
+    def _choose_flags(self):
+        compile_flags, link_flags = [], []
+        for flag in ("-O3", "-fno-strict-aliasing"):
+            if self._compiles([flag]):
+                compile_flags.append(flag)
+        portable = _env_on("BNNBENCH_PORTABLE")
+        if not portable:
+            # x86 and recent ARM gcc/clang take -march=native; older ARM compilers
+            # only know -mcpu=native.
+            for flag in ("-march=native", "-mcpu=native"):
+                if self._compiles([flag]):
+                    compile_flags.append(flag)
+                    break
+        openmp = False
+        if not _env_on("BNNBENCH_NO_OPENMP"):
+            for flag in ("-fopenmp", "-Xpreprocessor -fopenmp"):
+                parts = shlex.split(flag)
+                if self._compiles(parts, OPENMP_PROBE, link=True):
+                    compile_flags += parts
+                    link_flags += parts
+                    openmp = True
+                    break
+        compile_flags += shlex.split(os.environ.get("BNNBENCH_CFLAGS", ""))
+        return compile_flags, link_flags, portable, openmp
+
+    def build_extensions(self):
+        compile_flags, link_flags, portable, openmp = self._choose_flags()
+        recorded = " ".join(compile_flags)
+        print(f"bnnbench: building kernels with {recorded!r} "
+              f"(portable={portable}, openmp={openmp})", file=sys.stderr)
+        for ext in self.extensions:
+            ext.extra_compile_args = list(compile_flags)
+            ext.extra_link_args = list(link_flags)
+            ext.define_macros = [("BNNBENCH_CFLAGS", f'"{recorded}"'),
+                                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+            if portable:
+                ext.define_macros.append(("BNN_PORTABLE", "1"))
+        super().build_extensions()
+
+
+def kernel(name):
+    return Extension(f"bnnbench._{name}", [f"kernels_pyx/{name}.pyx"],
+                     include_dirs=["kernels_pyx", numpy.get_include()],
+                     depends=["kernels_pyx/bnn_config.h", "kernels_pyx/bnn_simd.h"])
+
+
+def extensions():
+    from Cython.Build import cythonize
+    return cythonize([kernel("bitpack"), kernel("xnor_gemm"), kernel("float_gemm"),
+                      kernel("buildinfo")],
+                     compiler_directives={"language_level": "3", "boundscheck": False,
+                                          "wraparound": False, "cdivision": True,
+                                          "initializedcheck": False})
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
