@@ -1,0 +1,46 @@
+"""The `bnnbench` command: one module per subcommand, each with register()."""
+import argparse
+import importlib
+import sys
+
+from ..errors import BnnbenchError
+
+COMMANDS = ("sweep", "host", "verify", "models", "profile", "accuracy", "report", "compare")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is one `--help` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser():
+    parser = Parser(prog="bnnbench", description=(
+        "Measure what binarization buys on this device: xnor-popcount GEMM against "
+        "its float twin (the platform BLAS), over BMXNet-style convolution sweeps."))
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"bnnbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except BnnbenchError as exc:
+        print(f"bnnbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 1

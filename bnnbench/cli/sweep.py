@@ -1,0 +1,113 @@
+"""bnnbench sweep: BMXNet's GEMM experiment and its siblings."""
+import json
+import sys
+
+from .. import hostinfo, kernels, shapes
+from ..errors import BnnbenchError
+from ..progress import Progress
+from ..results import RunWriter, new_run, runs_to_frame
+from ..summary import format_table, sweep_table
+from ..sweep import check_memory, plan, run_steps
+from .options import add_format, int_list, non_negative_float, positive_int
+
+QUICK = {"channels": shapes.QUICK_CHANNELS, "batch": shapes.QUICK_BATCH,
+         "min_time": 0.05, "repeat": 3}
+
+
+def register(sub):
+    p = sub.add_parser(
+        "sweep", help="time every method over convolution shapes (the main job)",
+        description=(
+            "Time float and xnor GEMMs over convolution layers lowered to GEMM: "
+            "M = filters, K = kernel^2 * channels, N = batch * out_size^2. Every "
+            "combination of --channels, --filters and --kernel is one shape. Each "
+            "(method, shape, threads) is checked exactly against numpy before it is "
+            "timed. Speedups are over float_blas (the platform BLAS) at the same "
+            "thread count, in this run. The run is saved under --out as it goes."))
+    p.add_argument("--channels", type=int_list, default=None, metavar="LIST",
+                   help="input channels, comma-separated (default: 1,32,64,128,256,512)")
+    p.add_argument("--filters", type=int_list, default=shapes.DEFAULT_FILTERS, metavar="LIST",
+                   help="filters = M (default: 64)")
+    p.add_argument("--kernel", type=int_list, default=shapes.DEFAULT_KERNEL, metavar="LIST",
+                   help="kernel size k for k x k windows (default: 5)")
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help=f"images per batch (default: {shapes.DEFAULT_BATCH})")
+    p.add_argument("--out-size", type=positive_int, default=shapes.DEFAULT_OUT_SIZE,
+                   help=f"output height = width (default: {shapes.DEFAULT_OUT_SIZE})")
+    p.add_argument("--threads", type=int_list, default=None, metavar="LIST",
+                   help="thread counts (default: 1 and the number of cores); one-thread "
+                        "methods run at 1 only")
+    p.add_argument("--methods", default=None, metavar="LIST",
+                   help=f"methods, comma-separated (default: all available: "
+                        f"{','.join(kernels.METHODS)})")
+    p.add_argument("--min-time", type=non_negative_float, default=None, metavar="SECONDS",
+                   help="minimum measuring time per row (default: 0.5)")
+    p.add_argument("--repeat", type=positive_int, default=None,
+                   help="minimum samples per row (default: 5)")
+    p.add_argument("--quick", action="store_true",
+                   help="small grid for smoke tests (channels 1,32, batch 8, short timing); "
+                        "explicit options still win")
+    p.add_argument("--label", default=None, help="name of this host in results (default: hostname)")
+    p.add_argument("--out", default="results", help="directory for the run file (default: results/)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random operands (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    add_format(p)
+    p.set_defaults(func=run)
+
+
+def _pick(value, quick, key, default):
+    if value is not None:
+        return value
+    return QUICK[key] if quick else default
+
+
+def parse_methods(text):
+    if text is None:
+        return list(kernels.METHODS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise BnnbenchError("--methods is empty")
+    for n in names:
+        kernels.method(n)
+    return list(dict.fromkeys(names))
+
+
+def run(args):
+    channels = _pick(args.channels, args.quick, "channels", shapes.DEFAULT_CHANNELS)
+    batch = _pick(args.batch, args.quick, "batch", shapes.DEFAULT_BATCH)
+    min_time = _pick(args.min_time, args.quick, "min_time", 0.5)
+    repeat = _pick(args.repeat, args.quick, "repeat", 5)
+    threads = args.threads or tuple(hostinfo.default_threads())
+    methods = parse_methods(args.methods)
+    grid = shapes.grid(channels, args.filters, args.kernel, batch, args.out_size)
+    check_memory(grid)
+    steps = plan(grid, methods, threads)
+    settings = {"channels": list(channels), "filters": list(args.filters),
+                "kernel": list(args.kernel), "batch": batch, "out_size": args.out_size,
+                "threads": list(threads), "methods": methods, "min_time": min_time,
+                "repeat": repeat, "seed": args.seed, "quick": args.quick}
+    writer = RunWriter(new_run("sweep", hostinfo.fingerprint(args.label), settings), args.out)
+    progress = Progress(len(steps), quiet=args.quiet)
+    try:
+        failed = run_steps(steps, writer, min_time, repeat, seed=args.seed, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        writer.finish("interrupted")
+        print(f"bnnbench sweep: interrupted; kept {len(writer.run['rows'])} finished rows "
+              f"in {writer.path}", file=sys.stderr)
+        return 130
+    progress.close()
+    writer.finish("failed" if failed else "complete")
+    if args.format == "json":
+        json.dump(writer.run, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(sweep_table(runs_to_frame([writer.run]))))
+    print(f"run file: {writer.path}", file=sys.stderr)
+    if failed:
+        for row in failed:
+            print(f"bnnbench sweep: error: {row['method']} threads={row['threads']} "
+                  f"M={row['M']} N={row['N']} K={row['K']} gave a wrong result "
+                  f"(max error {row['max_abs_error']:g}); not timed", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,293 @@
+"""Run files: one self-describing JSON file per run.
+
+    {"schema_version", "kind", "run_id", "status", "started_at", "finished_at",
+     "bnnbench_version", "git_commit", "command", "settings", "host", "rows"}
+
+Files are written atomically (temp file + rename) after every row, so an
+interrupted run keeps what it measured and says so in "status". Files from
+other hosts are untrusted: load_run() validates before anything reads them
+and names the file and the reason when it rejects one.
+"""
+import datetime
+import glob
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
+import warnings
+
+import pandas as pd
+
+from .errors import BnnbenchError
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "complete", "interrupted", "failed")
+RUN_KEYS = ("schema_version", "kind", "run_id", "status", "started_at", "host", "rows")
+
+# Required row fields and their types, per kind of run. Other modules add
+# their kinds here so one loader validates every run file.
+_NUM = (int, float)
+ROW_FIELDS = {
+    "sweep": {
+        "method": str, "threads": int, "M": int, "N": int, "K": int,
+        "channels": int, "filters": int, "kernel": int, "batch": int, "out_size": int,
+        "verified": bool, "samples_s": list, "min_s": _NUM, "median_s": _NUM, "iqr_s": _NUM,
+    },
+}
+HOST_FIELDS = {"label": str, "arch": str}
+_UNTIMED_OK = ("min_s", "median_s", "iqr_s")
+
+
+class RunFileError(BnnbenchError):
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def new_run(kind, host, settings=None, command=None):
+    from . import __version__
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "run_id": uuid.uuid4().hex,
+        "status": "running",
+        "started_at": now_iso(),
+        "finished_at": None,
+        "bnnbench_version": __version__,
+        "git_commit": git_commit(),
+        "command": command if command is not None else " ".join(["bnnbench"] + sys.argv[1:]),
+        "settings": settings or {},
+        "host": host,
+        "rows": [],
+    }
+
+
+def _safe(text):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "host"
+
+
+def run_filename(run):
+    stamp = run["started_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
+    return f"{run['kind']}-{_safe(run['host']['label'])}-{stamp[:15]}-{run['run_id'][:8]}.json"
+
+
+def write_atomic(path, obj):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class RunWriter:
+    """Keeps a run file on disk up to date, row by row."""
+
+    def __init__(self, run, out_dir):
+        self.run = run
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as exc:
+            raise BnnbenchError(f"cannot create output directory {out_dir}: {exc.strerror}")
+        if not os.access(out_dir, os.W_OK):
+            raise BnnbenchError(f"output directory {out_dir} is not writable")
+        self.path = os.path.join(out_dir, run_filename(run))
+        self.save()
+
+    def add_row(self, row):
+        self.run["rows"].append(row)
+        self.save()
+
+    def finish(self, status="complete"):
+        self.run["status"] = status
+        self.run["finished_at"] = now_iso()
+        self.save()
+
+    def save(self):
+        write_atomic(self.path, self.run)
+
+
+# ----------------------------------------------------------------- loading
+
+def _migrate(run):
+    """Bring an older schema up to SCHEMA_VERSION (none older exists yet)."""
+    return run
+
+
+def _check_type(value, expected):
+    if expected is int or expected == (int,):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected == _NUM:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    return isinstance(value, expected)
+
+
+def validate_run(run, path="<run>"):
+    """Raise RunFileError unless `run` is a well-formed run object."""
+    if not isinstance(run, dict):
+        raise RunFileError(path, "not a bnnbench run file (top level is not an object)")
+    missing = [k for k in RUN_KEYS if k not in run]
+    if missing:
+        raise RunFileError(path, f"not a bnnbench run file (missing {', '.join(missing)})")
+    version = run["schema_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RunFileError(path, f"bad schema_version {version!r}")
+    if version > SCHEMA_VERSION:
+        raise RunFileError(path, f"schema_version {version} is newer than this bnnbench "
+                                 f"understands ({SCHEMA_VERSION}); upgrade bnnbench")
+    run = _migrate(run)
+    kind = run["kind"]
+    if kind not in ROW_FIELDS:
+        raise RunFileError(path, f"unknown run kind {kind!r}")
+    if run["status"] not in STATUSES:
+        raise RunFileError(path, f"unknown status {run['status']!r}")
+    for key in ("run_id", "started_at"):
+        if not isinstance(run[key], str):
+            raise RunFileError(path, f"{key} must be a string")
+    host = run["host"]
+    if not isinstance(host, dict):
+        raise RunFileError(path, "host must be an object")
+    for key, typ in HOST_FIELDS.items():
+        if not isinstance(host.get(key), typ):
+            raise RunFileError(path, f"host.{key} missing or not a {typ.__name__}")
+    if not isinstance(run["rows"], list):
+        raise RunFileError(path, "rows must be a list")
+    for i, row in enumerate(run["rows"]):
+        if not isinstance(row, dict):
+            raise RunFileError(path, f"row {i} is not an object")
+        for key, typ in ROW_FIELDS[kind].items():
+            if key not in row:
+                raise RunFileError(path, f"row {i} lacks {key!r}")
+            if row.get("verified") is False and key in _UNTIMED_OK and row[key] is None:
+                continue  # a result that failed verification is never timed
+            if not _check_type(row[key], typ):
+                raise RunFileError(path, f"row {i}: {key}={row[key]!r:.40} has the wrong type")
+        samples = row.get("samples_s")
+        if samples is not None and not all(_check_type(s, _NUM) and s >= 0 for s in samples):
+            raise RunFileError(path, f"row {i}: samples_s must be non-negative numbers")
+    return run
+
+
+def load_run(path):
+    """Read and validate one run file; RunFileError names the file and reason."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise RunFileError(path, f"cannot read: {exc.strerror}")
+    try:
+        run = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise RunFileError(path, "not UTF-8 text")
+    except ValueError as exc:
+        raise RunFileError(path, f"not valid JSON ({str(exc).splitlines()[0]})")
+    return validate_run(run, path)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def expand_paths(paths):
+    """Files as given; directories searched recursively for *.json."""
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            files += sorted(glob.glob(os.path.join(p, "**", "*.json"), recursive=True))
+        elif os.path.exists(p):
+            files.append(p)
+        else:
+            raise BnnbenchError(f"no such file or directory: {p}")
+    return files
+
+
+def load_runs(paths, kinds=None):
+    """Load every valid run under `paths`; warn about and skip the rest."""
+    runs = []
+    for path in expand_paths(paths):
+        try:
+            run = load_run(path)
+        except RunFileError as exc:
+            warnings.warn(f"skipping {exc}", stacklevel=2)
+            continue
+        if kinds is None or run["kind"] in kinds:
+            run["_path"] = path
+            runs.append(run)
+    return runs
+
+
+def _flatten_host(host):
+    flat = {}
+    for key, value in host.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                flat[f"host_{key}_{sub}"] = v
+        elif isinstance(value, list):
+            flat[f"host_{key}"] = " ".join(map(str, value))
+        else:
+            flat[f"host_{key}"] = value
+    return flat
+
+
+def runs_to_frame(runs):
+    """One DataFrame row per measured row; run and host fields as columns."""
+    records = []
+    for run in runs:
+        base = {"run_id": run["run_id"], "kind": run["kind"], "status": run["status"],
+                "started_at": run["started_at"], "git_commit": run.get("git_commit"),
+                "path": run.get("_path")}
+        base.update(_flatten_host(run["host"]))
+        for row in run["rows"]:
+            rec = dict(base)
+            rec.update(row)
+            records.append(rec)
+    return pd.DataFrame.from_records(records)
+
+
+def load_frame(paths, kinds=None):
+    return runs_to_frame(load_runs(paths, kinds))
+
+
+SHAPE_KEYS = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
+
+
+def add_speedups(df, baseline="float_blas"):
+    """speedup = baseline median / method median, inside one run, same shape
+    and thread count: ratios are never taken across runs or hosts."""
+    if df.empty:
+        return df.assign(speedup=pd.Series(dtype=float))
+    keys = ["run_id"] + SHAPE_KEYS + ["threads"]
+    base = (df[df["method"] == baseline][keys + ["median_s"]]
+            .rename(columns={"median_s": "baseline_median_s"}))
+    out = df.merge(base, on=keys, how="left")
+    out["speedup"] = out["baseline_median_s"] / out["median_s"]
+    if "verified" in out:
+        out.loc[out["verified"] != True, "speedup"] = float("nan")  # noqa: E712
+    return out.drop(columns="baseline_median_s")

@@ -1,0 +1,146 @@
+"""Every kernel against a plain numpy reference, on awkward shapes.
+
+xnor results must equal sign(a) @ sign(b) exactly; float results must be
+within rounding of a float64 product. This file also runs against the
+portable build (make test-portable).
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bnnbench
+from bnnbench import kernels
+from bnnbench.verify import AWKWARD_K, AWKWARD_MN, Reference, signs
+
+XNOR = [m for m in bnnbench.METHODS if kernels.BY_NAME[m].kind == "xnor"]
+FLOAT = [m for m in bnnbench.METHODS if kernels.BY_NAME[m].kind == "float"]
+THREADS = (1, 2, 3)
+
+
+def reference_xnor(a, b):
+    return (signs(a).astype(np.int64) @ signs(b).astype(np.int64)).astype(np.int32)
+
+
+def test_build_is_the_expected_one():
+    expected = os.environ.get("BNNBENCH_EXPECT_PATH")
+    if expected:
+        assert bnnbench.BUILD["kernel_path"] == expected
+    assert bnnbench.BUILD["kernel_path"] in ("avx512-vpopcntdq", "avx2", "neon", "portable")
+
+
+@pytest.mark.parametrize("method", XNOR)
+@pytest.mark.parametrize("k", AWKWARD_K)
+def test_xnor_exact_over_k(method, k, rng):
+    for m, n in ((1, 1), (5, 17), (7, 130)):
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        for t in THREADS:
+            out = bnnbench.gemm(method, a, b, threads=t)
+            assert out.dtype == np.int32
+            np.testing.assert_array_equal(out, reference_xnor(a, b))
+
+
+@pytest.mark.parametrize("method", XNOR)
+@pytest.mark.parametrize("m,n", AWKWARD_MN)
+def test_xnor_exact_over_m_n(method, m, n, rng):
+    k = 97
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    np.testing.assert_array_equal(bnnbench.gemm(method, a, b, threads=2), reference_xnor(a, b))
+
+
+@pytest.mark.parametrize("method", XNOR)
+def test_xnor_sign_of_zero_and_extremes(method):
+    # sign(+0) = sign(-0) = +1; tiny negatives, infinities and NaN (-1).
+    vals = np.array([0.0, -0.0, 1e-45, -1e-45, np.inf, -np.inf, np.nan, 3.5, -2.0],
+                    dtype=np.float32)
+    a = np.tile(vals, (3, 7))[:, :61]
+    b = np.resize(vals[::-1], (61, 11))
+    np.testing.assert_array_equal(bnnbench.gemm(method, a, b), reference_xnor(a, b))
+
+
+@pytest.mark.parametrize("method", XNOR)
+def test_xnor_larger_than_cache_blocks(method, rng):
+    a = rng.standard_normal((67, 25 * 130), dtype=np.float32)
+    b = rng.standard_normal((25 * 130, 1000), dtype=np.float32)
+    np.testing.assert_array_equal(bnnbench.gemm(method, a, b, threads=2), reference_xnor(a, b))
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 20), n=st.integers(1, 70), k=st.integers(1, 300),
+       seed=st.integers(0, 2**32 - 1), threads=st.integers(1, 3),
+       method=st.sampled_from(XNOR))
+def test_xnor_property(m, n, k, seed, threads, method):
+    r = np.random.default_rng(seed)
+    a = r.standard_normal((m, k), dtype=np.float32)
+    b = r.standard_normal((k, n), dtype=np.float32)
+    np.testing.assert_array_equal(bnnbench.gemm(method, a, b, threads=threads),
+                                  reference_xnor(a, b))
+
+
+@pytest.mark.parametrize("method", FLOAT)
+@pytest.mark.parametrize("m,n", AWKWARD_MN)
+def test_float_close(method, m, n, rng):
+    for k in (1, 33, 257, 600):
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        out = bnnbench.gemm(method, a, b, threads=2)
+        assert out.dtype == np.float32 and out.shape == (m, n)
+        ok, err = Reference(a, b).check(method, out)
+        assert ok, f"max error {err}"
+
+
+def test_float_reference_catches_a_dropped_term(rng):
+    a = rng.standard_normal((8, 3000), dtype=np.float32)
+    b = rng.standard_normal((3000, 40), dtype=np.float32)
+    wrong = a[:, 1:] @ b[1:, :]
+    assert not Reference(a, b).check("float_gemm", wrong)[0]
+
+
+# ------------------------------------------------------------- pack_signs
+
+def reference_pack(x, bits):
+    x = np.asarray(x)
+    k = x.shape[-1]
+    nw = -(-k // bits)
+    on = np.zeros(x.shape[:-1] + (nw * bits,), dtype=bool)
+    on[..., :k] = x >= 0
+    weights = (np.uint64(1) << np.arange(bits, dtype=np.uint64))
+    words = (on.reshape(x.shape[:-1] + (nw, bits)).astype(np.uint64) * weights).sum(-1)
+    return words.astype(np.uint32 if bits == 32 else np.uint64)
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+@pytest.mark.parametrize("k", AWKWARD_K)
+def test_pack_signs(bits, k, rng):
+    x = rng.standard_normal((3, k), dtype=np.float32)
+    got = bnnbench.pack_signs(x, word_bits=bits)
+    assert got.dtype == (np.uint32 if bits == 32 else np.uint64)
+    assert got.shape == (3, -(-k // bits))
+    np.testing.assert_array_equal(got, reference_pack(x, bits))
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_pack_signs_any_rank_and_dtype(bits, rng):
+    x = rng.standard_normal((2, 3, 70))
+    x[0, 0, 0] = -1e-50   # would round to -0.0 in float32: must stay negative
+    got = bnnbench.pack_signs(x, word_bits=bits)
+    assert got.shape == (2, 3, -(-70 // bits))
+    np.testing.assert_array_equal(got, reference_pack(x, bits))
+    np.testing.assert_array_equal(bnnbench.pack_signs(np.arange(-3, 4), bits),
+                                  reference_pack(np.arange(-3, 4), bits))
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_pack_panels_is_pack_signs_of_the_transpose(bits, rng):
+    k, n = 130, 45
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    panels = kernels.pack_panels(b, bits, threads=2)
+    nr = panels.shape[2]
+    cols = panels.transpose(0, 2, 1).reshape(-1, panels.shape[1])[:n]
+    np.testing.assert_array_equal(cols, bnnbench.pack_signs(b.T, bits))
+    assert not panels.transpose(0, 2, 1).reshape(-1, panels.shape[1])[n:].any()
+    assert nr * bits == 512
