@@ -12,6 +12,7 @@ Environment:
   BNNBENCH_NO_OPENMP=1  build without OpenMP (the *_omp methods are unavailable).
   BNNBENCH_CFLAGS="..." extra flags appended after the detected ones.
 """
+import glob
 import os
 import shlex
 import sys
@@ -87,7 +88,7 @@ class BuildExt(build_ext):
 def kernel(name):
     return Extension(f"bnnbench._{name}", [f"kernels_pyx/{name}.pyx"],
                      include_dirs=["kernels_pyx", numpy.get_include()],
-                     depends=["kernels_pyx/bnn_config.h", "kernels_pyx/bnn_simd.h"])
+                     depends=glob.glob("kernels_pyx/*.h") + ["kernels_pyx/words.pxd"])
 
 
 def extensions():

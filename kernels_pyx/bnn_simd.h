@@ -50,8 +50,16 @@ static inline void bnn_xnor_tile_c_##SUFFIX(                                    
 BNN_DEFINE_XNOR_TILE_C(uint32_t, u32, BNN_POPCNT32)
 BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
 
+/* Each SIMD path header defines bnn_xnor_tile_u32 and bnn_xnor_tile_u64 with
+ * the signature and contract of the plain C tiles above. */
+#if defined(BNN_PATH_AVX512) || defined(BNN_PATH_AVX2)
+#include "bnn_x86.h"
+#elif defined(BNN_PATH_NEON)
+#include "bnn_neon.h"
+#else
 #define bnn_xnor_tile_u32 bnn_xnor_tile_c_u32
 #define bnn_xnor_tile_u64 bnn_xnor_tile_c_u64
+#endif
 
 /* --------------------------------------------------------------- float */
 
