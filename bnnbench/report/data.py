@@ -1,0 +1,296 @@
+"""Loading run files from many hosts and choosing the rows a report shows.
+
+Everything here treats run files as untrusted: a file that fails validation
+or trips anything while being read is skipped with a reason, and the rest
+still load. Speedups are taken inside each run (results.add_speedups) before
+any selection, so a ratio never mixes two runs or two hosts.
+"""
+import math
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .. import results
+from ..errors import BnnbenchError
+
+SHAPE = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
+GROUP = SHAPE + ["threads"]
+BASELINE = "float_blas"
+UNLABELLED = "(unlabelled)"
+# The host columns a room's card shows, in order; anything else is kept in the CSV.
+NUMERIC_ROW_COLUMNS = ("median_s", "min_s", "iqr_s", "q1_s", "q3_s", "peak_fraction",
+                       "max_abs_error")
+
+
+@dataclass
+class Dataset:
+    runs: list                     # validated run dicts (each with "_path")
+    skipped: list                  # (path, reason) for every file not used
+    notes: list                    # plain sentences about what was chosen and why
+    sweep_all: pd.DataFrame        # every sweep row, with per-run speedups
+    sweep: pd.DataFrame            # the rows the report shows (selected or aggregated)
+    hosts: pd.DataFrame            # one row per host label: its newest fingerprint
+    runs_table: pd.DataFrame       # one row per run: what it is and whether it was used
+    other: dict = field(default_factory=dict)   # kind -> DataFrame of its rows
+    all_runs: bool = False
+    reference: object = None       # host the throughput ratios divide by (None: chosen)
+
+    def host_labels(self):
+        return list(self.hosts["host_label"]) if not self.hosts.empty else []
+
+
+def _skip(skipped, path, reason):
+    skipped.append((path, reason))
+
+
+def read_runs(paths):
+    """(runs, skipped): every valid run file under `paths`, the rest with a reason.
+
+    Unlike results.load_runs this also survives what validation does not
+    foresee (a JSON nesting deep enough to exhaust recursion, a file that
+    vanishes mid-read) and drops a second copy of the same run."""
+    runs, skipped, seen = [], [], {}
+    for path in results.expand_paths(paths):
+        try:
+            run = results.load_run(path)
+        except results.RunFileError as exc:
+            _skip(skipped, path, exc.reason)
+            continue
+        except (RecursionError, MemoryError, OSError, TypeError, ValueError) as exc:
+            _skip(skipped, path, f"unreadable ({type(exc).__name__})")
+            continue
+        if run["run_id"] in seen:
+            _skip(skipped, path, f"same run as {seen[run['run_id']]} (run_id {run['run_id']:.12})")
+            continue
+        seen[run["run_id"]] = path
+        run["_path"] = path
+        runs.append(run)
+    return runs, skipped
+
+
+def _label(host):
+    label = host.get("label", "")
+    return label if label.strip() else UNLABELLED
+
+
+def _timestamp(text):
+    ts = pd.to_datetime(text, utc=True, errors="coerce") if isinstance(text, str) else pd.NaT
+    return ts if not pd.isna(ts) else pd.Timestamp(0, tz="UTC")
+
+
+def _run_frame(run):
+    """One run's rows as a frame; run kind kept apart from a row's own
+    "kind" (a sweep row's kind is float/xnor, which would overwrite it)."""
+    df = results.runs_to_frame([run])
+    if df.empty:
+        return df
+    df = df.assign(run_kind=run["kind"], host_label=_label(run["host"]),
+                   started_ts=_timestamp(run["started_at"]),
+                   finished_at=run.get("finished_at") if isinstance(run.get("finished_at"), str)
+                   else None)
+    if "host_emulated" in df:
+        df["host_emulated"] = df["host_emulated"].map(lambda v: v is True)
+    else:
+        df["host_emulated"] = False
+    return df
+
+
+def _clean_sweep(df):
+    """Coerce what validation leaves loose; recompute throughput from the
+    shape rather than trusting a number in the file."""
+    for col in NUMERIC_ROW_COLUMNS:
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    # A zero or negative time cannot be a measurement; it would make an infinite speedup.
+    df.loc[~(df["median_s"] > 0), "median_s"] = float("nan")
+    df["ops"] = 2.0 * df["M"] * df["N"] * df["K"]
+    df["gops"] = df["ops"] / df["median_s"] / 1e9
+    df["verified"] = df["verified"].map(lambda v: v is True)
+    if "noisy" in df:
+        df["noisy"] = df["noisy"].map(lambda v: v is True)
+    if "peak_fraction" in df:
+        # A fraction of the hardware's peak outside (0, 1.5] is not one; keep it out.
+        df.loc[~df["peak_fraction"].between(0, 1.5), "peak_fraction"] = float("nan")
+    return df
+
+
+def _newest_first(df):
+    return df.sort_values(["started_ts", "finished_at", "run_id"], ascending=False,
+                          na_position="last")
+
+
+def select_newest(df):
+    """For each host, shape and thread count, the rows of the newest run that
+    measured it, preferring runs with a verified float_blas row there (the
+    baseline its speedups need). Returns (rows, {run_id: rows used})."""
+    if df.empty:
+        return df, {}
+    has_base = (df[(df["method"] == BASELINE) & df["verified"]]
+                .groupby(["host_label"] + GROUP + ["run_id"]).size().rename("_base") > 0)
+    cand = (df.groupby(["host_label"] + GROUP + ["run_id"], sort=False)
+            .agg(started_ts=("started_ts", "first"), finished_at=("finished_at", "first"))
+            .join(has_base).reset_index())
+    cand["_base"] = cand["_base"].fillna(False).astype(bool)
+    cand = cand.sort_values(["_base", "started_ts", "finished_at", "run_id"],
+                            ascending=False, na_position="last")
+    chosen = cand.drop_duplicates(["host_label"] + GROUP)[["host_label"] + GROUP + ["run_id"]]
+    out = df.merge(chosen, on=["host_label"] + GROUP + ["run_id"], how="inner")
+    return out, out.groupby("run_id").size().to_dict()
+
+
+def aggregate_runs(df):
+    """--all-runs: per host, method, shape and threads, the median over runs of
+    each run's median time and of each run's own speedup."""
+    if df.empty:
+        return df
+    keys = ["host_label", "method"] + GROUP
+    agg = df.groupby(keys, sort=False, dropna=False).agg(
+        median_s=("median_s", "median"), min_s=("min_s", "min"), iqr_s=("iqr_s", "median"),
+        speedup=("speedup", "median"), verified=("verified", "all"),
+        n_runs=("run_id", "nunique"), run_id=("run_id", lambda s: " ".join(sorted(set(s)))),
+        started_ts=("started_ts", "max"))
+    if "peak_fraction" in df:
+        agg["peak_fraction"] = df.groupby(keys, sort=False, dropna=False)["peak_fraction"].median()
+    agg = agg.reset_index()
+    host_cols = df.drop_duplicates("host_label").set_index("host_label")[
+        ["host_emulated"] + (["kind"] if "kind" in df else [])]
+    agg = agg.join(host_cols, on="host_label")
+    agg["gops"] = 2.0 * agg["M"] * agg["N"] * agg["K"] / agg["median_s"] / 1e9
+    return agg
+
+
+def _host_rows(runs):
+    """One row per host label, from its newest run's fingerprint."""
+    newest = {}
+    variants = {}
+    for run in runs:
+        label = _label(run["host"])
+        key = (_timestamp(run["started_at"]), str(run.get("finished_at")), run["run_id"])
+        if label not in newest or key > newest[label][0]:
+            newest[label] = (key, run)
+        h = run["host"]
+        variants.setdefault(label, set()).add(
+            (str(h.get("cpu_brand")), str(h.get("arch")), str(h.get("hostname"))))
+    records = []
+    for label, (_, run) in newest.items():
+        host = dict(run["host"])
+        rec = results._flatten_host(host)
+        rec["host_label"] = label
+        rec["host_emulated"] = host.get("emulated") is True
+        rec["machines"] = len(variants[label])
+        rec["n_runs"] = sum(1 for r in runs if _label(r["host"]) == label)
+        rec["_host"] = host
+        records.append(rec)
+    hosts = pd.DataFrame.from_records(records)
+    if hosts.empty:
+        return pd.DataFrame(columns=["host_label", "host_emulated"])
+    # Real devices first; an emulator's numbers come after them everywhere.
+    return hosts.sort_values(["host_emulated", "host_label"]).reset_index(drop=True)
+
+
+def _runs_table(runs, used, all_runs):
+    records = []
+    for run in runs:
+        n = len(run["rows"])
+        k = used.get(run["run_id"], 0)
+        if run["kind"] != "sweep":
+            use = "shown"
+        elif all_runs:
+            use = "aggregated (--all-runs)"
+        elif n == 0:
+            use = "no rows"
+        elif k == n:
+            use = "used"
+        elif k == 0:
+            use = "not used: a newer run measured the same shapes"
+        else:
+            use = f"partly: {k} of {n} rows (newer runs measured the rest)"
+        records.append({
+            "host": _label(run["host"]), "kind": run["kind"], "started_at": run["started_at"],
+            "status": run["status"], "rows": n, "used": use, "run_id": run["run_id"],
+            "command": run.get("command") if isinstance(run.get("command"), str) else "",
+            "file": os.path.basename(run["_path"]),
+        })
+    df = pd.DataFrame.from_records(records, columns=[
+        "host", "kind", "started_at", "status", "rows", "used", "run_id", "command", "file"])
+    return df.sort_values(["host", "kind", "started_at"]).reset_index(drop=True)
+
+
+def load(paths, all_runs=False):
+    """Read every run under `paths` into a Dataset; never raises for a bad file."""
+    runs, skipped = read_runs(paths)
+    notes = []
+    frames = {}
+    good = []
+    for run in runs:
+        try:
+            frame = _run_frame(run)
+            if run["kind"] == "sweep" and not frame.empty:
+                frame = results.add_speedups(_clean_sweep(frame))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            # Valid by the schema yet still unusable (e.g. a column of mixed types).
+            _skip(skipped, run["_path"], f"rows could not be read ({type(exc).__name__}: "
+                                         f"{str(exc)[:80]})")
+            continue
+        good.append(run)
+        if not frame.empty:
+            frames.setdefault(run["kind"], []).append(frame)
+    runs = good
+    other = {kind: pd.concat(f, ignore_index=True) for kind, f in frames.items()
+             if kind != "sweep"}
+    sweep_all = (pd.concat(frames["sweep"], ignore_index=True) if "sweep" in frames
+                 else pd.DataFrame(columns=["host_label", "method", "run_id"] + GROUP))
+    if all_runs:
+        sweep = aggregate_runs(sweep_all)
+        used = {}
+        if not sweep.empty:
+            notes.append("Every run of a host is aggregated (--all-runs): times and speedups "
+                         "are medians over runs of each run's own median and speedup.")
+    else:
+        sweep, used = select_newest(sweep_all)
+        if not sweep_all.empty and sweep_all["run_id"].nunique() > len(used):
+            notes.append("Where a host has several runs of the same shape and thread count, "
+                         "the newest run with a float_blas baseline is used; the runs table "
+                         "says which. Pass --all-runs to aggregate them instead.")
+    hosts = _host_rows(runs)
+    for _, h in hosts.iterrows():
+        if h.get("machines", 1) > 1:
+            notes.append(f"Runs labelled {h['host_label']!r} come from {h['machines']} "
+                         f"different machines (CPU, arch or hostname differ); the card "
+                         f"shows the newest.")
+    return Dataset(runs=runs, skipped=skipped, notes=notes, sweep_all=sweep_all, sweep=sweep,
+                   hosts=hosts, runs_table=_runs_table(runs, used, all_runs), other=other,
+                   all_runs=all_runs)
+
+
+def thread_level(threads, max_threads):
+    """'1', 'all' (the most threads that host ran) or the count itself: what
+    two hosts with different core counts can be compared on."""
+    if threads == 1:
+        return "1"
+    if threads == max_threads:
+        return "all"
+    return str(threads)
+
+
+def with_thread_level(df):
+    if df.empty:
+        return df.assign(level=pd.Series(dtype=str))
+    top = df.groupby(["host_label"] + SHAPE)["threads"].transform("max")
+    return df.assign(level=[thread_level(t, m) for t, m in zip(df["threads"], top)])
+
+
+def host_or_error(ds, label):
+    labels = ds.host_labels()
+    if label in labels:
+        return label
+    shown = ", ".join(repr(x) for x in labels) if labels else "none"
+    raise BnnbenchError(f"host {label!r} not found in the results; hosts: {shown}")
+
+
+def finite(x):
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False

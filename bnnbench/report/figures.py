@@ -1,0 +1,306 @@
+"""matplotlib figures for the report, embedded as base64 PNG.
+
+Figures are drawn with the object API on an Agg canvas (no pyplot, no
+display, no global state), so a report can be built on a headless server
+or inside tests. Every function returns a Figure or None when its data is
+absent: a section then says so instead of showing an empty plot.
+"""
+import base64
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from .data import BASELINE
+from .tables import KEY_METHODS, METHOD_ORDER
+
+PARAM_TITLES = {"channels": "input channels", "filters": "filters (M)",
+                "kernel": "kernel size k (k×k)"}
+SLICE_KEYS = ("channels", "filters", "kernel", "batch", "out_size")
+_PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+            "#8c8c8c", "#ccb974", "#64b5cd"]
+_DPI = 96
+
+
+@dataclass
+class Figure:
+    title: str
+    png_b64: str
+    caption: str = ""
+
+
+def text(value, limit=40):
+    """A string from a run file as matplotlib text: '$' would start mathtext
+    (and a malformed formula raises at draw time), so it is escaped."""
+    s = str(value)
+    s = s if len(s) <= limit else s[:limit - 1] + "…"
+    return s.replace("$", r"\$")
+
+
+def method_color(name):
+    i = METHOD_ORDER.get(name)
+    if i is None:
+        i = len(METHOD_ORDER) + sum(map(ord, str(name))) % 2
+    return _PALETTE[i % len(_PALETTE)]
+
+
+def host_color(i):
+    return _PALETTE[i % len(_PALETTE)]
+
+
+def _new(width=4.3, height=3.0, ncols=1, legend=0.0):
+    """A figure of `ncols` panels; `legend` inches on the right for one
+    shared legend (the same method has the same colour in every panel)."""
+    fig = MplFigure(figsize=(width * ncols + legend, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _encode(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _legend(fig, axes):
+    handles, labels = {}, {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
+                   fontsize=8, frameon=False)
+
+
+def _plain_log_axis(axis):
+    """1, 10, 0.01 rather than mathtext powers: easier to read, and mathtext
+    layout is most of the drawing time."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _methods(df):
+    return sorted(df["method"].unique(), key=lambda m: (METHOD_ORDER.get(m, 99), m))
+
+
+def choose_slice(rows, param):
+    """The rows where only `param` varies (the others fixed), picking the
+    fixed values that give the most points; None if `param` never varies."""
+    others = [k for k in SLICE_KEYS if k != param]
+    if rows.empty or rows[param].nunique() < 2:
+        return None, None
+    counts = rows.groupby(others)[param].nunique()
+    counts = counts[counts >= 2]
+    if counts.empty:
+        return None, None
+    best = counts.sort_values(ascending=False, kind="stable").index[0]
+    fixed = dict(zip(others, best))
+    mask = np.ones(len(rows), dtype=bool)
+    for k, v in fixed.items():
+        mask &= (rows[k] == v).to_numpy()
+    return rows[mask], fixed
+
+
+def _thread_panels(rows):
+    """One panel at 1 thread and one at the most threads, when both exist."""
+    ts = sorted(rows["threads"].unique())
+    return [ts[0]] if len(ts) == 1 else [ts[0], ts[-1]]
+
+
+def _fixed_text(fixed):
+    names = {"channels": "channels", "filters": "filters", "kernel": "kernel",
+             "batch": "batch", "out_size": "out"}
+    return ", ".join(f"{names[k]} {v}" for k, v in fixed.items())
+
+
+def versus(rows, param, value):
+    """Median time (value='time') or speedup over float_blas (value='speedup')
+    against one shape parameter, a line per method, a panel per thread count."""
+    part, fixed = choose_slice(rows, param)
+    if part is None:
+        return None
+    if value == "speedup":
+        part = part[(part["method"] != BASELINE) & part["speedup"].notna()]
+    else:
+        part = part[part["median_s"].notna()]
+    if part.empty or part[param].nunique() < 2:
+        return None
+    panels = _thread_panels(part)
+    fig, axes = _new(ncols=len(panels), legend=1.7)
+    for ax, t in zip(axes, panels):
+        sub = part[part["threads"] == t]
+        for m in _methods(sub):
+            d = sub[sub["method"] == m].sort_values(param)
+            y = d["median_s"] * 1e3 if value == "time" else d["speedup"]
+            ax.plot(d[param], y, marker="o", ms=4, lw=1.6, label=text(m), color=method_color(m),
+                    ls="--" if m == BASELINE else "-")
+        ax.set_xscale("log", base=2)
+        _plain_log_axis(ax.xaxis)
+        ax.set_xticks(sorted(sub[param].unique()))
+        ax.set_xlabel(PARAM_TITLES.get(param, param))
+        if value == "time":
+            ax.set_yscale("log")
+            _plain_log_axis(ax.yaxis)
+            ax.set_ylabel("median time (ms, log)")
+        else:
+            ax.axhline(1, color="#333", lw=0.8, ls=":")
+            ax.set_ylabel("speedup over float_blas (×)")
+            ax.set_ylim(bottom=0)
+        ax.set_title(f"{t} thread{'s' if t != 1 else ''}", fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+    _legend(fig, axes)
+    what = "Processing time" if value == "time" else "Speedup over float_blas"
+    title = f"{what} vs {PARAM_TITLES.get(param, param)}"
+    caption = f"Fixed: {_fixed_text(fixed)}."
+    if value == "speedup":
+        caption += " Dotted line: as fast as float_blas. Each point is a ratio inside one run."
+    return Figure(title, _encode(fig), caption)
+
+
+def thread_scaling(all_rows):
+    """Median time at 1 thread / at n threads, per parallel method, on the
+    largest shape of the newest run that ran several thread counts."""
+    if all_rows.empty:
+        return None
+    multi = all_rows.groupby("run_id")["threads"].nunique()
+    multi = multi[multi >= 2]
+    if multi.empty:
+        return None
+    runs = all_rows[all_rows["run_id"].isin(multi.index)]
+    run_id = runs.sort_values("started_ts", ascending=False)["run_id"].iloc[0]
+    run = runs[(runs["run_id"] == run_id) & runs["median_s"].notna()]
+    run = run.assign(_size=run["M"] * run["N"] * run["K"])
+    shapes = run[run["threads"] > 1]
+    if shapes.empty:
+        return None
+    biggest = shapes.sort_values("_size").iloc[-1]
+    same = run[(run[list(SLICE_KEYS)] == biggest[list(SLICE_KEYS)]).all(axis=1)]
+    fig, (ax,) = _new(legend=1.7)
+    drawn = 0
+    top = 1
+    for m in _methods(same):
+        d = same[same["method"] == m].sort_values("threads")
+        one = d[d["threads"] == 1]["median_s"]
+        if len(d) < 2 or one.empty:
+            continue
+        ax.plot(d["threads"], one.iloc[0] / d["median_s"], marker="o", ms=4,
+                label=text(m), color=method_color(m))
+        top = max(top, d["threads"].max())
+        drawn += 1
+    if not drawn:
+        return None
+    ax.plot([1, top], [1, top], color="#999", ls=":", lw=1, label="ideal")
+    ax.set_xlabel("threads")
+    ax.set_ylabel("time at 1 thread / time at n")
+    ax.set_xticks(sorted(same["threads"].unique()))
+    ax.grid(True, alpha=0.3)
+    _legend(fig, [ax])
+    caption = (f"Run {run_id[:8]}, shape {_fixed_text({k: biggest[k] for k in SLICE_KEYS})}; "
+               f"each method against its own one-thread time.")
+    return Figure("Thread scaling", _encode(fig), caption)
+
+
+def peak_fraction(rows):
+    """Share of the host's probed peak each method reaches, when the sweep
+    recorded it (rows with peak_fraction)."""
+    if "peak_fraction" not in rows or rows["peak_fraction"].notna().sum() == 0:
+        return None
+    d = rows[rows["peak_fraction"].notna()]
+    part, fixed = choose_slice(d, "channels")
+    if part is None:
+        part, fixed = d, None
+    panels = _thread_panels(part)
+    fig, axes = _new(ncols=len(panels), legend=1.7)
+    for ax, t in zip(axes, panels):
+        sub = part[part["threads"] == t]
+        for m in _methods(sub):
+            s = sub[sub["method"] == m].sort_values("K")
+            ax.plot(s["K"], 100 * s["peak_fraction"], marker="o", ms=4, label=text(m),
+                    color=method_color(m))
+        ax.set_xscale("log", base=2)
+        _plain_log_axis(ax.xaxis)
+        ax.set_xlabel("K = kernel² · channels")
+        ax.set_ylabel("% of probed peak")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{t} thread{'s' if t != 1 else ''}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+    _legend(fig, axes)
+    caption = "Throughput as a share of the peak the host's probe measured"
+    caption += f" (fixed: {_fixed_text(fixed)})." if fixed else "."
+    return Figure("Fraction of peak", _encode(fig), caption)
+
+
+def comparison(long, hosts, emulated=()):
+    """Grouped bars: per shape, each host's speedup of the key methods over its
+    own float_blas (xnor_64 at 1 thread, the _omp methods at all threads)."""
+    if long.empty:
+        return None
+    picks = []
+    for m in KEY_METHODS:
+        level = "1" if not m.endswith("_omp") else "all"
+        d = long[(long["method"] == m) & (long["level"] == level) & long["speedup"].notna()]
+        if not d.empty:
+            picks.append((m, level, d))
+    if not picks:
+        return None
+    shared = None
+    for _, _, d in picks:
+        keys = set(map(tuple, d[["channels", "filters", "kernel", "batch", "out_size"]].values))
+        shared = keys if shared is None else shared | keys
+    shapes = sorted(shared, key=lambda s: (s[1], s[2], s[3], s[4], s[0]))
+    if len(shapes) > 16:
+        shapes = shapes[-16:]   # the largest; the table has every one
+    present = [h for h in hosts if h in set(long["host"])]
+    fig, axes = _new(width=max(3.2, 0.3 * len(shapes) * len(present) + 1.2), height=3.2,
+                     ncols=len(picks), legend=1.9)
+    width = 0.8 / max(1, len(present))
+    x = np.arange(len(shapes))
+    for ax, (m, level, d) in zip(axes, picks):
+        for i, h in enumerate(present):
+            dh = d[d["host"] == h].set_index(["channels", "filters", "kernel", "batch",
+                                              "out_size"])["speedup"]
+            y = [dh.get(s, np.nan) for s in shapes]
+            name = text(h, 24) + (" (emulated)" if h in emulated else "")
+            ax.bar(x + (i - (len(present) - 1) / 2) * width, y, width, label=name,
+                   color=host_color(i), hatch="//" if h in emulated else None,
+                   edgecolor="white" if h not in emulated else "#333")
+        ax.axhline(1, color="#333", lw=0.8, ls=":")
+        ax.set_xticks(x)
+        ax.set_xticklabels([_short_shape(s, shapes) for s in shapes], rotation=45 if
+                           len(shapes) > 4 else 0, ha="right" if len(shapes) > 4 else "center",
+                           fontsize=8)
+        ax.set_title(f"{m} ({'1 thread' if level == '1' else 'all threads'})", fontsize=10)
+        ax.set_ylabel("speedup over own float_blas (×)")
+        ax.grid(True, axis="y", alpha=0.3)
+    _legend(fig, axes[:1])
+    return Figure("Speedup over float_blas, host by host", _encode(fig),
+                  "Bars are ratios inside each host's own run; compare their heights, not the "
+                  "hosts' raw times. Hatched: an emulated host.")
+
+
+def _short_shape(s, shapes):
+    """Name a shape by what varies among the plotted ones."""
+    names = ("c", "f", "k", "b", "o")
+    varying = [i for i in range(5) if len({t[i] for t in shapes}) > 1] or [0]
+    return " ".join(f"{names[i]}{s[i]}" for i in varying)
+
+
+def bars(df, label_col, value_col, title, xlabel, caption="", limit=40):
+    """Horizontal bars, one per row (e.g. per-layer profile of one host)."""
+    d = df[[label_col, value_col]].dropna()
+    if d.empty:
+        return None
+    d = d.head(limit)
+    fig, (ax,) = _new(width=6.4, height=max(1.8, 0.26 * len(d) + 0.9))
+    y = np.arange(len(d))
+    ax.barh(y, d[value_col].astype(float), color=_PALETTE[0])
+    ax.set_yticks(y)
+    ax.set_yticklabels([text(v, 32) for v in d[label_col]], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.grid(True, axis="x", alpha=0.3)
+    return Figure(title, _encode(fig), caption)

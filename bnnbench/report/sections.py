@@ -1,0 +1,380 @@
+"""The report's sections: each a small function from the Dataset to a Section
+that shows its data when present and says plainly when there is none."""
+import importlib
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from . import figures, tables
+from .data import BASELINE, SHAPE, finite
+
+POPCOUNT_FLAGS = {
+    "avx512_vpopcntdq": "AVX-512 VPOPCNTDQ (vector popcount)",
+    "avx512vpopcntdq": "AVX-512 VPOPCNTDQ (vector popcount)",
+    "avx512_bitalg": "AVX-512 BITALG", "avx512bitalg": "AVX-512 BITALG",
+    "popcnt": "scalar POPCNT",
+    "asimd": "ARMv8 Advanced SIMD (NEON, vector CNT)", "neon": "NEON (vector CNT)",
+    "sve": "SVE",
+}
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    intro: str = ""
+    empty: str = ""                 # shown when the section has no data
+    notices: list = field(default_factory=list)   # (level, text): level warn|info
+    figures: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
+    card: list = field(default_factory=list)      # (field, value) rows of a host card
+    emulated: bool = False
+    subsections: list = field(default_factory=list)
+
+    @property
+    def has_data(self):
+        return bool(self.figures or self.tables or self.card or self.subsections)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _get(d, *path):
+    for key in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def _num(v):
+    return float(v) if finite(v) and not isinstance(v, bool) else None
+
+
+def _gib(v):
+    v = _num(v)
+    return f"{v / 2**30:.1f} GiB" if v else None
+
+
+def _flags(host):
+    flags = host.get("cpu_flags")
+    if isinstance(flags, list):
+        return [str(f) for f in flags]
+    if isinstance(flags, str):
+        return flags.split()
+    return []
+
+
+def popcount_support(host):
+    """The hardware popcount a host's flags show, strongest first: the usual
+    answer to 'why is xnor this fast here'."""
+    flags = set(_flags(host))
+    found = []
+    for flag, name in POPCOUNT_FLAGS.items():
+        if flag in flags and name not in found:
+            found.append(name)
+    return found
+
+
+def host_card(host):
+    """(field, value) pairs from a fingerprint; absent fields are left out."""
+    rows = []
+
+    def add(name, value):
+        if value not in (None, "", [], {}):
+            rows.append((name, str(value)))
+
+    add("CPU", host.get("cpu_brand"))
+    add("vendor", host.get("cpu_vendor"))
+    add("architecture", host.get("arch"))
+    add("relevant CPU flags", " ".join(_flags(host)) or "none recorded")
+    add("hardware popcount", ", ".join(popcount_support(host)) or "none recorded")
+    phys, logical = host.get("physical_cores"), host.get("logical_cores")
+    if phys is not None or logical is not None:
+        add("cores", f"{phys} physical, {logical} logical")
+    add("memory", _gib(host.get("memory_bytes")))
+    freq = _num(_get(host, "frequency_mhz", "max")) or _num(_get(host, "frequency_mhz", "current"))
+    add("frequency", f"{freq:.0f} MHz" if freq else None)
+    add("OS", host.get("os"))
+    py, npv = host.get("python"), host.get("numpy")
+    add("Python / numpy", f"{py} / {npv}" if py or npv else None)
+    blas = host.get("blas") if isinstance(host.get("blas"), dict) else {}
+    if blas:
+        parts = [blas.get("library"), blas.get("version"),
+                 f"{blas['threads']} threads" if blas.get("threads") else None,
+                 f"arch {blas['architecture']}" if blas.get("architecture") else None]
+        add("BLAS", ", ".join(str(p) for p in parts if p))
+    build = host.get("build") if isinstance(host.get("build"), dict) else {}
+    if build:
+        add("kernel build", ", ".join(str(p) for p in (
+            build.get("compiler"), f"path {build['kernel_path']}" if build.get("kernel_path")
+            else None, "OpenMP" if build.get("openmp") is True else "no OpenMP") if p))
+        add("compiler flags", build.get("cflags"))
+    add("OMP_NUM_THREADS", host.get("omp_num_threads_env"))
+    probe = host.get("probe") if isinstance(host.get("probe"), dict) else {}
+    units = {"popcount_gops": "G popcount/s", "fma_gflops": "GFLOP/s (FMA)",
+             "copy_gbs": "GB/s (copy)"}
+    peaks = [f"{sig(_num(probe[k]))} {u}" for k, u in units.items() if _num(probe.get(k))]
+    add("probed peaks", "; ".join(peaks) if peaks else None)
+    if host.get("emulated") is True:
+        add("emulated by", host.get("emulator") or "an emulator")
+    add("hostname", host.get("hostname"))
+    return rows
+
+
+def sig(v):
+    return tables.sig(v)
+
+
+def _largest(rows):
+    """Rows at the host's largest shape (most M·N·K)."""
+    if rows.empty:
+        return rows
+    size = rows["M"] * rows["N"] * rows["K"]
+    top = rows[size == size.max()]
+    return top
+
+
+def _speedup_at(rows, method, level):
+    d = rows[(rows["method"] == method) & (rows["level"] == level) & rows["speedup"].notna()]
+    return None if d.empty else float(d["speedup"].iloc[0])
+
+
+# -------------------------------------------------------------- the answer
+
+def glance(ds):
+    """The first thing a reader sees: per host, what binarization bought at
+    its largest measured shape, and the hardware that explains it."""
+    s = Section("glance", "At a glance",
+                intro="Per host, at the largest shape it measured: how many times faster "
+                      "the binary kernels ran than the same host's float_blas (the platform "
+                      "BLAS) — a ratio inside one run — and the hardware behind the number.",
+                empty="No sweep results were found. Run `bnnbench sweep` on each device, copy "
+                      "the results/ directories to one place and pass them to bnnbench report.")
+    if ds.sweep.empty:
+        return s
+    from .data import with_thread_level
+    df = with_thread_level(ds.sweep)
+    recs = []
+    for _, h in ds.hosts.iterrows():
+        label = h["host_label"]
+        rows = df[df["host_label"] == label]
+        if rows.empty:
+            continue
+        host = h["_host"]
+        top = _largest(rows)
+        first = top.iloc[0]
+        best = rows[rows["method"] != BASELINE].dropna(subset=["speedup"])
+        best = best.sort_values("speedup").iloc[-1] if not best.empty else None
+        recs.append({
+            "host": label + (" (emulated)" if h["host_emulated"] else ""),
+            "CPU": host.get("cpu_brand"), "arch": host.get("arch"),
+            "threads": int(rows["threads"].max()),
+            "largest shape": f"M={first['M']} N={first['N']} K={first['K']}",
+            "xnor_64 (1 thread)": _speedup_at(top, "xnor_64", "1"),
+            "xnor_64_omp (all)": _speedup_at(top, "xnor_64_omp", "all"),
+            "binarize_xnor_64_omp (all)": _speedup_at(top, "binarize_xnor_64_omp", "all"),
+            "best": (f"{tables.sig(best['speedup'])}× {best['method']} at K={best['K']}, "
+                     f"{best['threads']} thr" if best is not None else None),
+            "hardware popcount": ", ".join(popcount_support(host)) or "none recorded",
+            "BLAS": _get(host, "blas", "library"),
+        })
+    cols = ["xnor_64 (1 thread)", "xnor_64_omp (all)", "binarize_xnor_64_omp (all)"]
+    s.tables.append(tables.Table("glance", "Speedup over float_blas at the largest shape",
+                                 pd.DataFrame.from_records(recs),
+                                 formats={c: tables.times for c in cols}))
+    if ds.hosts["host_emulated"].any():
+        s.notices.append(("warn", "Hosts marked (emulated) ran under an emulator: their times "
+                                  "are the emulator's, not a device's."))
+    return s
+
+
+# ------------------------------------------------------------------- rooms
+
+ROOM_FIGURES = (("channels", "time"), ("channels", "speedup"), ("filters", "speedup"),
+                ("kernel", "speedup"))
+
+
+def room(ds, host_row, index):
+    label = host_row["host_label"]
+    host = host_row["_host"]
+    emulated = bool(host_row["host_emulated"])
+    s = Section(f"room-{index}", f"{label}", emulated=emulated,
+                empty="No sweep rows for this host.")
+    s.card = host_card(host)
+    if emulated:
+        emulator = host.get("emulator") or "an emulator"
+        s.notices.append(("warn", f"Emulated host: these runs ran under {emulator}. Its timings "
+                                  f"are those of the emulator and say nothing about a real "
+                                  f"device's speed. What they do show is that every kernel "
+                                  f"gives exact results on this architecture and how the "
+                                  f"methods rank against each other."))
+    rows = ds.sweep[ds.sweep["host_label"] == label]
+    if rows.empty:
+        s.notices.append(("info", "No sweep results from this host."))
+        return s
+    all_rows = ds.sweep_all[ds.sweep_all["host_label"] == label]
+    for param, value in ROOM_FIGURES:
+        fig = figures.versus(rows, param, value)
+        if fig:
+            s.figures.append(fig)
+    for fig in (figures.thread_scaling(all_rows), figures.peak_fraction(rows)):
+        if fig:
+            s.figures.append(fig)
+    if not any(f.title.startswith("Processing time") for f in s.figures):
+        s.notices.append(("info", "Figures against channels, filters or kernel size need a "
+                                  "sweep over at least two values of one of them."))
+    unverified = int((~rows["verified"]).sum())
+    if unverified:
+        s.notices.append(("warn", f"{unverified} row(s) failed the exactness check on this host; "
+                                  f"they have no time and no speedup."))
+    if "noisy" in rows and rows["noisy"].any():
+        s.notices.append(("info", f"{int(rows['noisy'].sum())} row(s) are noisy (IQR above 10 % "
+                                  f"of the median); their speedups are less certain."))
+    s.tables.append(tables.room_table(rows, label))
+    return s
+
+
+# -------------------------------------------------------------- comparison
+
+def comparison(ds):
+    s = Section("comparison", "Across devices",
+                intro="Each host's speedup over its own float_blas — never one host's time "
+                      "against another's float — and, separately, how the hosts' throughputs "
+                      "compare on the same shape.",
+                empty="Nothing to compare: the results hold fewer than two hosts with sweep "
+                      "rows on a common shape.")
+    hosts = list(ds.hosts["host_label"])
+    long = tables.comparison_long(ds.sweep)
+    counts = long.groupby(["channels", "filters", "kernel", "batch", "out_size"])["host"].nunique() \
+        if not long.empty else pd.Series(dtype=int)
+    if long.empty or long["host"].nunique() < 2 or not (counts >= 2).any():
+        if ds.sweep["host_label"].nunique() >= 2 if not ds.sweep.empty else False:
+            s.notices.append(("info", "The hosts measured no shape in common (compare the "
+                                      "batch, filters and kernel of their sweeps)."))
+        return s
+    emulated = set(ds.hosts.loc[ds.hosts["host_emulated"], "host_label"])
+    fig = figures.comparison(long, hosts, emulated)
+    if fig:
+        s.figures.append(fig)
+    table, _ = tables.speedup_comparison(ds.sweep, hosts)
+    s.tables.append(table)
+    ref = tables.reference_host(ds)
+    s.tables.append(tables.throughput_ratios(ds.sweep, hosts, ref))
+    if emulated:
+        s.notices.append(("warn", "Throughput ratios involving an emulated host compare an "
+                                  "emulator, not a device."))
+    return s
+
+
+# ------------------------------------------------ other kinds of results
+
+def model_size(ds):
+    s = Section("model-size", "Model size",
+                empty="No model-size data: this bnnbench has no model definitions "
+                      "(bnnbench.models), and no run file carries model sizes.")
+    df = ds.other.get("models")
+    if df is not None and not df.empty:
+        s.tables.append(tables.generic(df, "model_size", "Model sizes in the run files"))
+    sizes = _optional_table("bnnbench.models", ("size_table", "model_sizes", "sizes"))
+    if sizes is not None and not sizes.empty:
+        s.tables.append(tables.Table("model_size_computed",
+                                     "Model sizes computed from the architectures", sizes))
+    return s
+
+
+def accuracy(ds):
+    s = Section("accuracy", "Accuracy",
+                empty="No accuracy runs in these results.")
+    df = ds.other.get("accuracy")
+    if df is not None and not df.empty:
+        s.tables.append(tables.generic(df, "accuracy", "Measured accuracy"))
+    return s
+
+
+def profile(ds):
+    s = Section("profile", "Per-layer model profile",
+                empty="No model-profile runs in these results.")
+    df = ds.other.get("profile")
+    if df is None or df.empty:
+        return s
+    label_col = next((c for c in ("layer", "name") if c in df), None)
+    value_col = next((c for c in ("median_s", "time_s", "seconds") if c in df), None)
+    for host in df["host_label"].unique():
+        d = df[df["host_label"] == host]
+        if label_col and value_col:
+            v = pd.to_numeric(d[value_col], errors="coerce") * 1e3
+            fig = figures.bars(d.assign(_ms=v), label_col, "_ms", f"{host}: time per layer",
+                               "median time (ms)")
+            if fig:
+                s.figures.append(fig)
+    s.tables.append(tables.generic(df, "profile", "Per-layer profile rows"))
+    return s
+
+
+def _optional_table(module, names):
+    """A DataFrame from another part of bnnbench if it exists in this version."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+    for name in names:
+        fn = getattr(mod, name, None)
+        if callable(fn):
+            out = fn()
+            return out if isinstance(out, pd.DataFrame) else None
+    return None
+
+
+def published(ds):
+    s = Section("published", "Published figures (not measured here)",
+                intro="Numbers from papers and write-ups, each with its source. They come from "
+                      "other hardware and other code and are never mixed into the measured "
+                      "tables above.",
+                empty="This bnnbench has no reference table (bnnbench.reference).")
+    ref = _optional_table("bnnbench.reference",
+                          ("reference_table", "table", "published", "load", "frame"))
+    if ref is not None and not ref.empty:
+        s.tables.append(tables.Table("published", "Published figures", ref))
+    return s
+
+
+def runs_section(ds):
+    s = Section("runs", "Run files",
+                intro="Every run file read, and whether its rows are in the report.",
+                empty="No run files were read.")
+    if not ds.runs_table.empty:
+        s.tables.append(tables.Table("runs", "Runs", ds.runs_table))
+    return s
+
+
+def safely(fn, *args, problems):
+    """A section that fails to build becomes a notice, not a failed report."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - a report must survive odd input
+        name = getattr(fn, "__name__", "section")
+        problems.append(f"section {name} could not be built ({type(exc).__name__}: {exc})")
+        sec = Section(name, name.replace("_", " ").capitalize(),
+                      empty="This section could not be built from these results.")
+        sec.notices.append(("warn", problems[-1]))
+        return sec
+
+
+def build(ds):
+    """(sections, rooms, problems) for the template."""
+    problems = []
+    # The answer first (per host, then across hosts); the evidence after it.
+    head = [safely(glance, ds, problems=problems), safely(comparison, ds, problems=problems)]
+    rooms = [safely(room, ds, row, i, problems=problems)
+             for i, (_, row) in enumerate(ds.hosts.iterrows())]
+    tail = [safely(fn, ds, problems=problems)
+            for fn in (model_size, accuracy, profile, published, runs_section)]
+    return head, rooms, tail, problems
+
+
+def _is_nan(v):
+    return isinstance(v, float) and math.isnan(v)
+
+
+__all__ = ["Section", "build", "host_card", "popcount_support", "SHAPE"]

@@ -1,0 +1,243 @@
+"""The report's tables as pandas DataFrames (numbers for the CSV files),
+each with the formatting the HTML and the terminal use.
+
+Speedups here are always the `speedup` column results.add_speedups made
+inside one run; cross-host numbers are ratios of those, or of throughputs.
+"""
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .. import kernels
+from .data import BASELINE, SHAPE, with_thread_level
+
+KEY_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
+METHOD_ORDER = {m.name: i for i, m in enumerate(kernels.ALL_METHODS)}
+UNITS = {"float": "GFLOP/s", "xnor": "Gbit-op/s"}
+LEVEL_ORDER = {"1": 0, "all": 99}
+
+
+@dataclass
+class Table:
+    name: str              # CSV file stem; also the HTML anchor
+    title: str
+    df: pd.DataFrame       # numbers, as written to the CSV
+    caption: str = ""
+    formats: dict = field(default_factory=dict)   # column -> value -> str
+
+    def cells(self):
+        """Header and rows of display strings (escaped later by the template)."""
+        cols = list(self.df.columns)
+        rows = []
+        for rec in self.df.itertuples(index=False):
+            rows.append([fmt_cell(v, self.formats.get(c)) for c, v in zip(cols, rec)])
+        return [str(c) for c in cols], rows
+
+    def numeric_columns(self):
+        return [pd.api.types.is_numeric_dtype(self.df[c]) and self.df[c].dtype != bool
+                for c in self.df.columns]
+
+
+def is_missing(v):
+    if v is None:
+        return True
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_cell(v, fmt=None):
+    if is_missing(v):
+        return "–"
+    if fmt is not None:
+        try:
+            return fmt(v)
+        except (TypeError, ValueError):
+            return str(v)
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return sig(v)
+    return str(v)
+
+
+def sig(v, digits=3):
+    """3 significant digits without scientific notation for ordinary sizes."""
+    if not math.isfinite(v):
+        return str(v)
+    if v == 0:
+        return "0"
+    if 1e-3 <= abs(v) < 1e6:
+        mag = int(math.floor(math.log10(abs(v))))
+        return f"{v:.{max(0, digits - 1 - mag)}f}"
+    return f"{v:.{digits - 1}e}"
+
+
+def times(v):
+    return f"{sig(v)}×"
+
+
+def percent(v):
+    return f"{v:.0f} %" if abs(v) >= 10 else f"{v:.1f} %"
+
+
+def method_sort(df, extra=()):
+    order = df["method"].map(METHOD_ORDER).fillna(len(METHOD_ORDER))
+    keys = [k for k in (*extra, "filters", "kernel", "batch", "out_size", "channels", "threads")
+            if k in df]
+    return df.assign(_m=order).sort_values(keys + ["_m", "method"]).drop(columns="_m")
+
+
+def shape_label(row):
+    return (f"c={row['channels']} f={row['filters']} k={row['kernel']}"
+            f" b={row['batch']} o={row['out_size']}")
+
+
+# ------------------------------------------------------------------ rooms
+
+def room_table(rows, host):
+    """The sweep table of one host: what bnnbench sweep prints, from the rows
+    the report chose (so it names the run each row came from)."""
+    df = method_sort(rows)
+    out = pd.DataFrame({
+        "channels": df["channels"], "filters": df["filters"], "kernel": df["kernel"],
+        "batch": df["batch"], "K": df["K"], "threads": df["threads"], "method": df["method"],
+        "median_ms": df["median_s"] * 1e3, "min_ms": df["min_s"] * 1e3,
+        "iqr_%": 100 * df["iqr_s"] / df["median_s"], "speedup": df["speedup"],
+        "throughput": df["gops"],
+        "unit": df["kind"].map(UNITS) if "kind" in df else None,
+        "verified": df["verified"],
+        "run": df["run_id"].map(lambda r: " ".join(x[:8] for x in str(r).split())),
+    })
+    if "peak_fraction" in df and df["peak_fraction"].notna().any():
+        out.insert(12, "peak_%", 100 * df["peak_fraction"])
+    if "n_runs" in df:
+        out["n_runs"] = df["n_runs"]
+    return Table(f"room_{_slug(host)}", f"All measurements on {host}", out.reset_index(drop=True),
+                 caption="speedup = float_blas median / method median at the same shape and "
+                         "thread count, in the same run. Throughput = 2·M·N·K / median time.",
+                 formats={"speedup": times, "iqr_%": percent, "peak_%": percent})
+
+
+# -------------------------------------------------------------- comparison
+
+def comparison_long(sweep, methods=KEY_METHODS):
+    """Per host, shape, method and thread level: median time, speedup over the
+    host's own float_blas, throughput. `level` is 1, all (the most threads
+    that host ran) or an explicit count."""
+    df = with_thread_level(sweep)
+    df = df[df["method"].isin(methods)]
+    if df.empty:
+        return pd.DataFrame(columns=["host", "emulated", "method", "level", "threads", *SHAPE,
+                                     "median_ms", "speedup", "gops"])
+    df = method_sort(df, extra=("host_label",))
+    return pd.DataFrame({
+        "host": df["host_label"], "emulated": df["host_emulated"], "method": df["method"],
+        "level": df["level"], "threads": df["threads"],
+        **{k: df[k] for k in SHAPE},
+        "median_ms": df["median_s"] * 1e3, "speedup": df["speedup"], "gops": df["gops"],
+    }).reset_index(drop=True)
+
+
+def _level_key(s):
+    return s.map(lambda v: LEVEL_ORDER.get(v, int(v) if str(v).isdigit() else 50))
+
+
+def comparison_wide(long, hosts, value="speedup"):
+    """Rows: shape x method x thread level; one column per host."""
+    if long.empty:
+        return pd.DataFrame()
+    idx = ["channels", "filters", "kernel", "batch", "out_size", "method", "level"]
+    wide = long.pivot_table(index=idx, columns="host", values=value, aggfunc="first",
+                            dropna=False)
+    wide = wide.dropna(how="all").reset_index()
+    wide = wide.assign(_m=wide["method"].map(METHOD_ORDER).fillna(99), _l=_level_key(wide["level"]))
+    wide = wide.sort_values(["filters", "kernel", "batch", "out_size", "channels", "_m", "_l"])
+    cols = idx + [h for h in hosts if h in wide.columns]
+    wide = wide[cols].reset_index(drop=True)
+    wide.columns.name = None
+    return wide
+
+
+def speedup_comparison(sweep, hosts):
+    long = comparison_long(sweep)
+    wide = comparison_wide(long, hosts)
+    return Table("compare_speedup", "Speedup over each host's own float_blas", wide,
+                 caption="Each cell is a ratio measured inside one run on that host: float_blas "
+                         "median / method median at the same shape and thread count. level 1 = "
+                         "one thread; all = the most threads that host ran (its core count "
+                         "by default), so hosts with different core counts line up.",
+                 formats={h: times for h in hosts}), long
+
+
+def reference_host(ds):
+    """The host the throughput ratios divide by: the real (not emulated)
+    host with the most sweep rows, ties broken by label."""
+    if ds.reference is not None:
+        return ds.reference
+    if ds.sweep.empty:
+        return None
+    counts = ds.sweep.groupby("host_label").size()
+    emu = ds.sweep.groupby("host_label")["host_emulated"].any()
+    ranked = sorted(counts.index, key=lambda h: (bool(emu[h]), -counts[h], h))
+    return ranked[0] if ranked else None
+
+
+def throughput_ratios(sweep, hosts, ref, methods=(BASELINE,) + KEY_METHODS):
+    """Throughput of each host / throughput of `ref`, per shape, method and level."""
+    long = comparison_long(sweep, methods)
+    wide = comparison_wide(long, hosts, value="gops")
+    if wide.empty or ref not in wide:
+        return Table("compare_throughput", "Throughput relative to " + str(ref), pd.DataFrame())
+    others = [h for h in hosts if h in wide.columns]
+    out = wide.copy()
+    for h in others:
+        out[h] = wide[h] / wide[ref]
+    out = out.dropna(subset=[h for h in others if h != ref], how="all") if len(others) > 1 else out
+    return Table("compare_throughput", f"Throughput relative to {ref}", out.reset_index(drop=True),
+                 caption=f"Throughput on each host divided by throughput on {ref} for the same "
+                         f"shape, method and thread level (> 1: faster than {ref}). Throughput "
+                         f"is 2·M·N·K / median time for float and xnor alike.",
+                 formats={h: times for h in others})
+
+
+def compare_hosts(sweep, a, b):
+    """bnnbench compare: per method, shape and thread level, both hosts'
+    median times and speedups, and the time ratio a / b."""
+    df = with_thread_level(sweep)
+    cols = ["method", "level"] + SHAPE
+    keep = cols + ["threads", "median_s", "speedup"]
+    da = df[df["host_label"] == a][keep]
+    db = df[df["host_label"] == b][keep]
+    m = da.merge(db, on=cols, suffixes=("_a", "_b"))
+    m = method_sort(m.assign(threads=m["threads_a"]))
+    out = pd.DataFrame({
+        "method": m["method"], "channels": m["channels"], "filters": m["filters"],
+        "kernel": m["kernel"], "batch": m["batch"], "out_size": m["out_size"], "K": m["K"],
+        "threads_a": m["threads_a"], "threads_b": m["threads_b"],
+        "median_ms_a": m["median_s_a"] * 1e3, "median_ms_b": m["median_s_b"] * 1e3,
+        "speedup_a": m["speedup_a"], "speedup_b": m["speedup_b"],
+        "time_a/b": m["median_s_a"] / m["median_s_b"],
+    }).reset_index(drop=True)
+    return out
+
+
+# ------------------------------------------------------------------ others
+
+def generic(df, name, title, caption="", drop_prefixes=("host_",), keep=("host_label",)):
+    """A table of every scalar column of a kind we only know the rows of."""
+    if df is None or df.empty:
+        return Table(name, title, pd.DataFrame(), caption)
+    cols = [c for c in df.columns if c in keep or not (
+        c.startswith(drop_prefixes) or c in ("path", "git_commit", "started_ts", "finished_at",
+                                             "run_kind", "status"))]
+    cols = [c for c in cols if not df[c].map(lambda v: isinstance(v, (list, dict))).any()]
+    out = df[cols].rename(columns={"host_label": "host"})
+    return Table(name, title, out.reset_index(drop=True), caption)
+
+
+def _slug(text):
+    import re
+    return re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")[:40] or "host"
