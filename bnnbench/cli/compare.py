@@ -1,0 +1,74 @@
+"""bnnbench compare: two hosts side by side in the terminal."""
+import json
+import sys
+
+from .options import add_format
+
+
+def register(sub):
+    p = sub.add_parser(
+        "compare", help="two hosts side by side: times, own speedups, and the ratio between them",
+        description=(
+            "For each method, shape and thread level measured on both hosts: both median "
+            "times, each host's speedup over its own float_blas (a ratio inside one run), "
+            "and the time ratio A/B (> 1: B is faster). Thread level 1 is one thread; 'all' "
+            "is the most threads each host ran, so hosts with different core counts line up. "
+            "Host labels are those given with `bnnbench sweep --label` (default: hostname)."))
+    p.add_argument("host_a", metavar="HOST_A", help="label of the first host")
+    p.add_argument("host_b", metavar="HOST_B", help="label of the second host")
+    p.add_argument("--results", action="append", default=None, metavar="DIR",
+                   help="run files or directories; repeat for several (default: results/)")
+    p.add_argument("--all-runs", action="store_true",
+                   help="aggregate every run of a host instead of using the newest")
+    add_format(p, choices=("table", "csv", "json"))
+    p.set_defaults(func=run)
+
+
+def _describe(ds, label):
+    h = ds.hosts.set_index("host_label").loc[label, "_host"]
+    cores = h.get("physical_cores") or h.get("logical_cores") or "?"
+    blas = h.get("blas", {}).get("library") if isinstance(h.get("blas"), dict) else None
+    text = f"{label}: {h.get('cpu_brand')}, {h.get('arch')}, {cores} cores, BLAS {blas}"
+    if h.get("emulated") is True:
+        text += f" [EMULATED by {h.get('emulator') or 'an emulator'}: times are not a device's]"
+    return text
+
+
+def run(args):
+    from ..errors import BnnbenchError
+    from ..report import data, tables
+    ds = data.load(args.results or ["results"], all_runs=args.all_runs)
+    for path, reason in ds.skipped:
+        print(f"bnnbench compare: warning: skipped {path}: {reason}", file=sys.stderr)
+    a = data.host_or_error(ds, args.host_a)
+    b = data.host_or_error(ds, args.host_b)
+    if a == b:
+        raise BnnbenchError("give two different hosts")
+    out = tables.compare_hosts(ds.sweep, a, b)
+    if out.empty:
+        raise BnnbenchError(f"hosts {a!r} and {b!r} measured no shape in common "
+                            f"(compare batch, filters and kernel of their sweeps)")
+    if args.format == "csv":
+        sys.stdout.write(out.assign(host_a=a, host_b=b).to_csv(index=False))
+    elif args.format == "json":
+        records = json.loads(out.to_json(orient="records"))
+        json.dump({"host_a": a, "host_b": b, "rows": records}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(f"A = {_describe(ds, a)}")
+        print(f"B = {_describe(ds, b)}")
+        print("speedup = float_blas median / method median, same host, same run; "
+              "time A/B > 1 means B is faster")
+        print()
+        print(format_compare(out))
+    return 0
+
+
+def format_compare(out):
+    shown = out.rename(columns={"median_ms_a": "A_ms", "median_ms_b": "B_ms",
+                                "speedup_a": "A_speedup", "speedup_b": "B_speedup",
+                                "threads_a": "A_thr", "threads_b": "B_thr",
+                                "time_a/b": "A/B_time", "out_size": "out"})
+    from ..report.tables import sig
+    return shown.to_string(index=False, na_rep="-",
+                           float_format=lambda v: sig(v))
