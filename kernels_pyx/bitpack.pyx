@@ -5,10 +5,18 @@ two packed rows never counts them.
 """
 from cython.parallel cimport prange
 from libc.string cimport memset
+from libc.stdint cimport uint32_t, uint64_t
 from words cimport word_t
 
 cdef extern from "bnn_config.h":
     int BNN_PANEL_BITS
+
+cdef extern from "bnn_simd.h" nogil:
+    int BNN_HAVE_PACK_BAND
+    void bnn_pack_band_u32(const float *x, Py_ssize_t ldx, Py_ssize_t krows,
+                           Py_ssize_t npanels, uint32_t *out, Py_ssize_t pstride)
+    void bnn_pack_band_u64(const float *x, Py_ssize_t ldx, Py_ssize_t krows,
+                           Py_ssize_t npanels, uint64_t *out, Py_ssize_t pstride)
 
 # Columns handled together when packing along K: wide enough that each
 # cache line of the input is used whole before it is evicted.
@@ -65,6 +73,21 @@ cdef void _pack_col_block(const float[:, ::1] x, Py_ssize_t n0, word_t[:, :, ::1
             out[(n0 + j) // nrw, w, (n0 + j) % nrw] = acc[j]
 
 
+cdef void _pack_band(const float[:, ::1] x, Py_ssize_t w, Py_ssize_t npanels,
+                     word_t[:, :, ::1] out) noexcept nogil:
+    """Band w (rows w*W .. w*W+W-1) of the first npanels whole panels."""
+    cdef Py_ssize_t bits = sizeof(word_t) * 8
+    cdef Py_ssize_t krows = min(bits, x.shape[0] - w * bits)
+    if npanels == 0:
+        return
+    if word_t is uint64_t:
+        bnn_pack_band_u64(&x[w * bits, 0], x.shape[1], krows, npanels, &out[0, w, 0],
+                          out.shape[1] * out.shape[2])
+    else:
+        bnn_pack_band_u32(&x[w * bits, 0], x.shape[1], krows, npanels, &out[0, w, 0],
+                          out.shape[1] * out.shape[2])
+
+
 def pack_panels(const float[:, ::1] x, word_t[:, :, ::1] out, int threads=1):
     """Pack x (K, N) along K into panels out (ceil(N/NR), ceil(K/W), NR).
 
@@ -72,7 +95,19 @@ def pack_panels(const float[:, ::1] x, word_t[:, :, ::1] out, int threads=1):
     (out must arrive zeroed there).
     """
     cdef Py_ssize_t n = x.shape[1], nblocks = (n + COL_BLOCK - 1) // COL_BLOCK, b
+    cdef Py_ssize_t kw = out.shape[1], nrw = out.shape[2], full = n // nrw
     if x.shape[0] == 0 or n == 0:
+        return
+    if BNN_HAVE_PACK_BAND:
+        with nogil:
+            if threads > 1:
+                for b in prange(kw, num_threads=threads, schedule="static"):
+                    _pack_band(x, b, full, out)
+            else:
+                for b in range(kw):
+                    _pack_band(x, b, full, out)
+            if full * nrw < n:  # a last, partial panel
+                _pack_col_block(x, full * nrw, out)
         return
     with nogil:
         if threads > 1:

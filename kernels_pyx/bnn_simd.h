@@ -51,7 +51,10 @@ BNN_DEFINE_XNOR_TILE_C(uint32_t, u32, BNN_POPCNT32)
 BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
 
 /* Each SIMD path header defines bnn_xnor_tile_u32 and bnn_xnor_tile_u64 with
- * the signature and contract of the plain C tiles above. */
+ * the signature and contract of the plain C tiles above. A path may set
+ * BNN_XNOR_A_SPLIT to 1: then each row of A reaches the tile as its low
+ * nibbles (words 0..kw-1) followed by its high nibbles (kw..2kw-1), made by
+ * bnn_xnor_split_a_* once per GEMM call. */
 #if defined(BNN_PATH_AVX512) || defined(BNN_PATH_AVX2)
 #include "bnn_x86.h"
 #elif defined(BNN_PATH_NEON)
@@ -60,6 +63,34 @@ BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
 #define bnn_xnor_tile_u32 bnn_xnor_tile_c_u32
 #define bnn_xnor_tile_u64 bnn_xnor_tile_c_u64
 #endif
+
+/* bnn_pack_band_*: sign + bit-pack of a band of rows into whole panels (see
+ * bnn_x86.h); a path without one leaves packing to the loops in bitpack.pyx. */
+#ifndef BNN_HAVE_PACK_BAND
+#define BNN_HAVE_PACK_BAND 0
+#define BNN_DEFINE_PACK_BAND_NONE(WT, SUFFIX)                                        \
+static inline void bnn_pack_band_##SUFFIX(const float *x, ptrdiff_t ldx,             \
+        ptrdiff_t krows, ptrdiff_t npanels, WT *out, ptrdiff_t pstride)              \
+{ (void)x; (void)ldx; (void)krows; (void)npanels; (void)out; (void)pstride; }
+BNN_DEFINE_PACK_BAND_NONE(uint32_t, u32)
+BNN_DEFINE_PACK_BAND_NONE(uint64_t, u64)
+#endif
+
+#ifndef BNN_XNOR_A_SPLIT
+#define BNN_XNOR_A_SPLIT 0
+#endif
+
+#define BNN_DEFINE_SPLIT_A(WT, SUFFIX)                                              \
+static inline void bnn_xnor_split_a_##SUFFIX(const WT *a, ptrdiff_t kw, WT *out)    \
+{                                                                                   \
+    const WT low = (WT)0x0f0f0f0f0f0f0f0fULL;                                       \
+    for (ptrdiff_t w = 0; w < kw; ++w) {                                            \
+        out[w] = a[w] & low;                                                        \
+        out[kw + w] = (a[w] >> 4) & low;                                            \
+    }                                                                               \
+}
+BNN_DEFINE_SPLIT_A(uint32_t, u32)
+BNN_DEFINE_SPLIT_A(uint64_t, u64)
 
 /* --------------------------------------------------------------- float */
 

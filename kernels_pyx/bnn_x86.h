@@ -1,10 +1,196 @@
-/* x86 xnor tiles (AVX2, AVX-512). Included by bnn_simd.h when
- * bnn_config.h selected an x86 SIMD path. */
+/* x86 xnor tiles for AVX2 (and AVX-512 hosts, which run the same code).
+ * Included by bnn_simd.h when bnn_config.h selected an x86 SIMD path.
+ *
+ * AVX2 has no vector popcount, so bytes are counted with two 16-entry
+ * lookups (vpshufb) on the low and high nibbles (Mula's method). The A
+ * operand arrives pre-split into nibbles (bnn_xnor_split_a, once per GEMM
+ * call), so popcount(a ^ b) costs per 256 bits: 2 xor, 2 vpshufb, 2 add,
+ * plus the nibble split of B shared by BNN_XNOR_MR rows. Byte counters
+ * absorb at most 8 per step, so they are widened every 31 steps. */
 #ifndef BNN_X86_H
 #define BNN_X86_H
 #include <immintrin.h>
 
-#define bnn_xnor_tile_u32 bnn_xnor_tile_c_u32
-#define bnn_xnor_tile_u64 bnn_xnor_tile_c_u64
+#define BNN_XNOR_A_SPLIT 1
+#define BNN_BYTE_STEPS 31
+
+static inline __m256i bnn_nibble_lut(void)
+{
+    return _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+}
+
+/* Widen byte counts to 64-bit lanes (u64 words) or 32-bit lanes (u32 words). */
+static inline __m256i bnn_widen_u64(__m256i bytes)
+{
+    return _mm256_sad_epu8(bytes, _mm256_setzero_si256());
+}
+
+static inline __m256i bnn_widen_u32(__m256i bytes)
+{
+    __m256i pairs = _mm256_maddubs_epi16(bytes, _mm256_set1_epi8(1));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+/* c[j] = k - 2 * count[j] for j < nr; full panels in vector stores, which
+ * matters when K is a few words and the tile is mostly epilogue. */
+static inline void bnn_store_lanes(__m256i lo8, __m256i hi8, int32_t k, int32_t *c, int nr)
+{
+    const __m256i kk = _mm256_set1_epi32(k);
+    __m256i r0 = _mm256_sub_epi32(kk, _mm256_slli_epi32(lo8, 1));
+    __m256i r1 = _mm256_sub_epi32(kk, _mm256_slli_epi32(hi8, 1));
+    if (nr >= 16) {
+        _mm256_storeu_si256((__m256i *)c, r0);
+        _mm256_storeu_si256((__m256i *)(c + 8), r1);
+        return;
+    }
+    int32_t tmp[16];
+    _mm256_storeu_si256((__m256i *)tmp, r0);
+    _mm256_storeu_si256((__m256i *)(tmp + 8), r1);
+    for (int j = 0; j < nr; ++j) c[j] = tmp[j];
+}
+
+static inline void bnn_store_u32(__m256i t0, __m256i t1, int32_t k, int32_t *c, int nr)
+{
+    bnn_store_lanes(t0, t1, k, c, nr);
+}
+
+static inline void bnn_store_u64(__m256i t0, __m256i t1, int32_t k, int32_t *c, int nr)
+{
+    /* counts sit in the low halves of 64-bit lanes: gather them into 8 x i32 */
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    __m256i both = _mm256_blend_epi32(_mm256_permutevar8x32_epi32(t0, even),
+                                      _mm256_permutevar8x32_epi32(t1, even), 0xF0);
+    if (nr >= 8) {
+        const __m256i kk = _mm256_set1_epi32(k);
+        _mm256_storeu_si256((__m256i *)c, _mm256_sub_epi32(kk, _mm256_slli_epi32(both, 1)));
+        return;
+    }
+    bnn_store_lanes(both, _mm256_setzero_si256(), k, c, nr);
+}
+
+#define BNN_DEFINE_XNOR_TILE_AVX2(WT, SUFFIX, SET1, ADDW)                            \
+static inline void bnn_xnor_tile_##SUFFIX(                                           \
+        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
+{                                                                                    \
+    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), LANES = 32 / sizeof(WT) };  \
+    _Static_assert(NRW == 2 * LANES, "a panel row must be two AVX2 registers");      \
+    if (mr != BNN_XNOR_MR) {                                                         \
+        bnn_xnor_tile_c_##SUFFIX##_split(a, lda, mr, p, kw, c, ldc, nr, k);          \
+        return;                                                                      \
+    }                                                                                \
+    const __m256i lut = bnn_nibble_lut(), low = _mm256_set1_epi8(0x0f);              \
+    __m256i tot[BNN_XNOR_MR][2];                                                     \
+    for (int r = 0; r < BNN_XNOR_MR; ++r)                                            \
+        tot[r][0] = tot[r][1] = _mm256_setzero_si256();                              \
+    for (ptrdiff_t w0 = 0; w0 < kw; w0 += BNN_BYTE_STEPS) {                          \
+        ptrdiff_t w1 = w0 + BNN_BYTE_STEPS < kw ? w0 + BNN_BYTE_STEPS : kw;          \
+        __m256i acc[BNN_XNOR_MR][2];                                                 \
+        for (int r = 0; r < BNN_XNOR_MR; ++r)                                        \
+            acc[r][0] = acc[r][1] = _mm256_setzero_si256();                          \
+        for (ptrdiff_t w = w0; w < w1; ++w) {                                        \
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)(p + w * NRW));         \
+            __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + w * NRW + LANES)); \
+            __m256i b0l = _mm256_and_si256(b0, low);                                 \
+            __m256i b0h = _mm256_and_si256(_mm256_srli_epi16(b0, 4), low);           \
+            __m256i b1l = _mm256_and_si256(b1, low);                                 \
+            __m256i b1h = _mm256_and_si256(_mm256_srli_epi16(b1, 4), low);           \
+            for (int r = 0; r < BNN_XNOR_MR; ++r) {                                  \
+                __m256i al = SET1(a[r * lda + w]);                                   \
+                __m256i ah = SET1(a[r * lda + kw + w]);                              \
+                acc[r][0] = _mm256_add_epi8(acc[r][0],                               \
+                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, b0l)));            \
+                acc[r][0] = _mm256_add_epi8(acc[r][0],                               \
+                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, b0h)));            \
+                acc[r][1] = _mm256_add_epi8(acc[r][1],                               \
+                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, b1l)));            \
+                acc[r][1] = _mm256_add_epi8(acc[r][1],                               \
+                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, b1h)));            \
+            }                                                                        \
+        }                                                                            \
+        for (int r = 0; r < BNN_XNOR_MR; ++r) {                                      \
+            tot[r][0] = ADDW(tot[r][0], bnn_widen_##SUFFIX(acc[r][0]));              \
+            tot[r][1] = ADDW(tot[r][1], bnn_widen_##SUFFIX(acc[r][1]));              \
+        }                                                                            \
+    }                                                                                \
+    for (int r = 0; r < BNN_XNOR_MR; ++r)                                            \
+        bnn_store_##SUFFIX(tot[r][0], tot[r][1], k, c + r * ldc, nr);                \
+}
+
+/* Row tails (mr < BNN_XNOR_MR) use plain C on the split operand: popcounts of
+ * the two nibble halves add up to the popcount of the word. */
+#define BNN_DEFINE_XNOR_TILE_SPLIT_C(WT, SUFFIX, POPCNT)                             \
+static inline void bnn_xnor_tile_c_##SUFFIX##_split(                                 \
+        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
+{                                                                                    \
+    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)) };                           \
+    const WT low = (WT)0x0f0f0f0f0f0f0f0fULL;                                        \
+    for (int r = 0; r < mr; ++r)                                                     \
+        for (int j = 0; j < nr; ++j) {                                               \
+            int32_t n = 0;                                                           \
+            for (ptrdiff_t w = 0; w < kw; ++w) {                                     \
+                WT b = p[w * NRW + j];                                               \
+                n += POPCNT(a[r * lda + w] ^ (b & low));                             \
+                n += POPCNT(a[r * lda + kw + w] ^ ((b >> 4) & low));                 \
+            }                                                                        \
+            c[r * ldc + j] = k - 2 * n;                                              \
+        }                                                                            \
+}
+
+BNN_DEFINE_XNOR_TILE_SPLIT_C(uint32_t, u32, BNN_POPCNT32)
+BNN_DEFINE_XNOR_TILE_SPLIT_C(uint64_t, u64, BNN_POPCNT64)
+#define bnn_set1_u32(x) _mm256_set1_epi32((int32_t)(x))
+#define bnn_set1_u64(x) _mm256_set1_epi64x((long long)(x))
+BNN_DEFINE_XNOR_TILE_AVX2(uint32_t, u32, bnn_set1_u32, _mm256_add_epi32)
+BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, bnn_set1_u64, _mm256_add_epi64)
+
+/* Sign + bit-pack of one band of krows <= W rows of x over `npanels` whole
+ * panels, into out[p * pstride + j] (the band's word of column j of panel
+ * p). Rows are read in runs of BNN_PACK_CHUNK columns so memory streams
+ * sequentially. Per 8 floats, one compare + movemask gives a byte whose bit
+ * j is column j; the bytes (row k, column group g) are then transposed with
+ * movemask_epi8, which reads bit 7 of 32 bytes at once, doubling the bytes
+ * between reads to bring the next column to bit 7. */
+#define BNN_HAVE_PACK_BAND 1
+#ifndef BNN_PACK_CHUNK
+#define BNN_PACK_CHUNK 8192  /* columns per run: 64 KiB of row masks, L2-resident */
+#endif
+#define BNN_DEFINE_PACK_BAND_AVX2(WT, SUFFIX, BITS)                                  \
+static inline void bnn_pack_band_##SUFFIX(const float *x, ptrdiff_t ldx,             \
+        ptrdiff_t krows, ptrdiff_t npanels, WT *out, ptrdiff_t pstride)              \
+{                                                                                    \
+    enum { NRW = BNN_PANEL_BITS / BITS, GROUPS = BNN_PACK_CHUNK / 8 };               \
+    uint8_t masks[GROUPS][64] __attribute__((aligned(32)));  /* 64 KiB of stack */   \
+    const __m256 zero = _mm256_setzero_ps();                                         \
+    const ptrdiff_t ncols = npanels * NRW;                                           \
+    for (ptrdiff_t c0 = 0; c0 < ncols; c0 += BNN_PACK_CHUNK) {                       \
+        const int ng = (int)((ncols - c0 < BNN_PACK_CHUNK ? ncols - c0               \
+                                                         : BNN_PACK_CHUNK) / 8);     \
+        for (ptrdiff_t k = 0; k < krows; ++k) {                                      \
+            const float *row = x + k * ldx + c0;                                     \
+            for (int g = 0; g < ng; ++g)                                             \
+                masks[g][k] = (uint8_t)_mm256_movemask_ps(                           \
+                    _mm256_cmp_ps(_mm256_loadu_ps(row + 8 * g), zero, _CMP_GE_OQ));  \
+        }                                                                            \
+        for (int g = 0; g < ng; ++g) {                                               \
+            for (ptrdiff_t k = krows; k < BITS; ++k) masks[g][k] = 0;                \
+            const ptrdiff_t col = c0 + 8 * g;                                        \
+            WT *dst = out + (col / NRW) * pstride + col % NRW;                       \
+            __m256i v0 = _mm256_load_si256((const __m256i *)masks[g]);               \
+            __m256i v1 = _mm256_load_si256((const __m256i *)(masks[g] + 32));        \
+            for (int j = 7; j >= 0; --j) {                                           \
+                uint64_t lo = (uint32_t)_mm256_movemask_epi8(v0);                    \
+                uint64_t hi = BITS > 32 ? (uint32_t)_mm256_movemask_epi8(v1) : 0;    \
+                dst[j] = (WT)(lo | (hi << 32));                                      \
+                v0 = _mm256_add_epi8(v0, v0);                                        \
+                v1 = _mm256_add_epi8(v1, v1);                                        \
+            }                                                                        \
+        }                                                                            \
+    }                                                                                \
+}
+BNN_DEFINE_PACK_BAND_AVX2(uint32_t, u32, 32)
+BNN_DEFINE_PACK_BAND_AVX2(uint64_t, u64, 64)
 
 #endif

@@ -4,6 +4,8 @@ A (M, KW) holds packed rows of the weights; B is the activations packed into
 panels (NP, KW, NR) by bitpack.pack_panels. Threads split the panels (the
 columns of C), so no two threads write the same output.
 """
+import numpy as np
+
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from words cimport word_t
@@ -12,6 +14,9 @@ cdef extern from "bnn_config.h":
     int BNN_XNOR_MR
 
 cdef extern from "bnn_simd.h" nogil:
+    int BNN_XNOR_A_SPLIT
+    void bnn_xnor_split_a_u32(const uint32_t *a, Py_ssize_t kw, uint32_t *out)
+    void bnn_xnor_split_a_u64(const uint64_t *a, Py_ssize_t kw, uint64_t *out)
     void bnn_xnor_tile_u32(const uint32_t *a, Py_ssize_t lda, int mr, const uint32_t *p,
                            Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
     void bnn_xnor_tile_u64(const uint64_t *a, Py_ssize_t lda, int mr, const uint64_t *p,
@@ -20,27 +25,39 @@ cdef extern from "bnn_simd.h" nogil:
 
 cdef void _panel(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p,
                  int32_t k, int32_t[:, ::1] out) noexcept nogil:
-    cdef Py_ssize_t m = a.shape[0], kw = a.shape[1], n = out.shape[1]
+    # a is (M, KW), or (M, 2 KW) nibble-split rows when the tile wants them
+    cdef Py_ssize_t m = a.shape[0], kw = panels.shape[1], lda = a.shape[1], n = out.shape[1]
     cdef Py_ssize_t nrw = panels.shape[2], j0 = p * nrw, i, q
     cdef int nr = <int>min(nrw, n - j0)
     for q in range((m + BNN_XNOR_MR - 1) // BNN_XNOR_MR):
         i = q * BNN_XNOR_MR
         if word_t is uint64_t:
-            bnn_xnor_tile_u64(&a[i, 0], kw, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
+            bnn_xnor_tile_u64(&a[i, 0], lda, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
                               kw, &out[i, j0], n, nr, k)
         else:
-            bnn_xnor_tile_u32(&a[i, 0], kw, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
+            bnn_xnor_tile_u32(&a[i, 0], lda, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
                               kw, &out[i, j0], n, nr, k)
 
 
 def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
               int32_t[:, ::1] out, int threads=1):
     """out (M, N) = K - 2 * popcount(a[i] xor column j of the panels)."""
-    cdef Py_ssize_t p, npanels = panels.shape[0]
+    cdef Py_ssize_t p, i, npanels = panels.shape[0], kw = a.shape[1]
+    cdef word_t[:, ::1] split
     if a.shape[0] == 0 or out.shape[1] == 0:
         return
-    if a.shape[1] != panels.shape[1]:
+    if kw != panels.shape[1]:
         raise ValueError("packed operands disagree on the number of words along K")
+    if BNN_XNOR_A_SPLIT:
+        # O(M*KW) once per call, next to O(M*N*KW) in the tiles.
+        split = np.empty((a.shape[0], 2 * kw), dtype=np.asarray(a).dtype)
+        with nogil:
+            for i in range(a.shape[0]):
+                if word_t is uint64_t:
+                    bnn_xnor_split_a_u64(&a[i, 0], kw, &split[i, 0])
+                else:
+                    bnn_xnor_split_a_u32(&a[i, 0], kw, &split[i, 0])
+        a = split
     with nogil:
         if threads > 1:
             for p in prange(npanels, num_threads=threads, schedule="static"):
