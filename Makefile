@@ -8,7 +8,7 @@ KERNEL_SOURCES := $(wildcard kernels_pyx/*) setup.py pyproject.toml
 .PHONY: run test test-portable verify clean help
 
 help:
-	@echo "make run            default sweep on this host (the main job)"
+	@echo "make run            default sweep on this host, then the HTML report of results/"
 	@echo "make test           full test suite, native and portable kernel builds"
 	@echo "make verify         exactness check of every kernel on this host"
 	@echo "make clean          remove builds and the virtual environment"
@@ -19,8 +19,11 @@ $(STAMP): $(KERNEL_SOURCES)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# The sweep adds a run file to results/; the report then covers every run
+# there (copy other devices' results/ in to compare them) and says where it is.
 run: $(STAMP)
 	$(BIN)/bnnbench sweep
+	$(BIN)/bnnbench report results --out reports
 
 verify: $(STAMP)
 	$(BIN)/bnnbench verify
