@@ -271,16 +271,39 @@ def comparison(ds):
 
 def model_size(ds):
     s = Section("model-size", "Model size",
+                intro="What binarization does to a model's weights: every parameter as float32 "
+                      "against binary layers packed one bit per weight (first and last layer "
+                      "kept in float, as BMXNet and XNOR-Net do). Computed from the layer "
+                      "specifications, not measured on a host.",
                 empty="No model-size data: this bnnbench has no model definitions "
                       "(bnnbench.models), and no run file carries model sizes.")
     df = ds.other.get("models")
     if df is not None and not df.empty:
-        s.tables.append(tables.generic(df, "model_size", "Model sizes in the run files"))
-    sizes = _optional_table("bnnbench.models", ("size_table", "model_sizes", "sizes"))
+        s.tables.append(tables.generic(df, "model_size_runs", "Model sizes in the run files"))
+    sizes = _optional_table("bnnbench.models", ("summary_frame",))
     if sizes is not None and not sizes.empty:
-        s.tables.append(tables.Table("model_size_computed",
-                                     "Model sizes computed from the architectures", sizes))
+        s.tables.append(model_size_table(sizes))
+    if s.tables:
+        ref = _published()
+        if ref is not None and "metric" in ref:
+            rows = ref[ref["metric"].astype(str).str.startswith(("model_size", "compression"))]
+            if not rows.empty:
+                s.tables.append(published_table(
+                    "published_model_size", "Published model sizes (from papers, not computed "
+                    "here)", rows))
     return s
+
+
+def model_size_table(sizes):
+    out = sizes.copy()
+    if {"float_bytes", "binary_bytes"} <= set(out):
+        out.insert(out.columns.get_loc("float_bytes"), "float_MB", out["float_bytes"] / 1e6)
+        out.insert(out.columns.get_loc("binary_bytes"), "binary_MB", out["binary_bytes"] / 1e6)
+    return tables.Table("model_size", "Model sizes computed from the architectures", out,
+                        caption="MB = 10^6 bytes. compression = float bytes / binary bytes. "
+                                "MACs per image; ops counts a 64-bit xnor-popcount word "
+                                "as one operation.",
+                        formats={"compression": tables.times})
 
 
 def accuracy(ds):
@@ -326,16 +349,48 @@ def _optional_table(module, names):
     return None
 
 
+def _published():
+    return _optional_table("bnnbench.reference", ("published",))
+
+
+def published_display(ref):
+    """The reference rows with one readable 'figure' column ('≈13 x',
+    '7–23 x') after the subject; the raw value columns stay for the CSV."""
+    def num(v):
+        return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+    def figure(r):
+        v = num(r.get("value"))
+        if not tables.is_missing(r.get("value_max")):
+            v += "–" + num(r.get("value_max"))
+        unit = str(r.get("unit") or "")
+        unit = "×" if unit == "x" else " " + unit
+        return ("≈ " if r.get("approx") is True else "") + v + unit
+    out = ref.copy()
+    if "value" in out:
+        out.insert(min(3, len(out.columns)), "figure",
+                   [figure(r) for r in out.to_dict("records")])
+    return out
+
+
+def published_table(name, title, ref):
+    out = published_display(ref).reset_index(drop=True)
+    raw = {"value", "unit", "approx", "value_max"}
+    shown = [c for c in out.columns if c not in raw] if "figure" in out else None
+    return tables.Table(name, title, out, shown=shown,
+                        caption="The CSV also has the figures as numbers (value, value_max, "
+                                "unit, approx).")
+
+
 def published(ds):
     s = Section("published", "Published figures (not measured here)",
                 intro="Numbers from papers and write-ups, each with its source. They come from "
                       "other hardware and other code and are never mixed into the measured "
                       "tables above.",
                 empty="This bnnbench has no reference table (bnnbench.reference).")
-    ref = _optional_table("bnnbench.reference",
-                          ("reference_table", "table", "published", "load", "frame"))
+    ref = _published()
     if ref is not None and not ref.empty:
-        s.tables.append(tables.Table("published", "Published figures", ref))
+        s.tables.append(published_table("published", "Published figures", ref))
     return s
 
 

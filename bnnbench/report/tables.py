@@ -25,18 +25,23 @@ class Table:
     df: pd.DataFrame       # numbers, as written to the CSV
     caption: str = ""
     formats: dict = field(default_factory=dict)   # column -> value -> str
+    shown: list = None     # columns the page shows (default all); the CSV has every one
+
+    def _shown(self):
+        return self.df[self.shown] if self.shown else self.df
 
     def cells(self):
         """Header and rows of display strings (escaped later by the template)."""
-        cols = list(self.df.columns)
+        df = self._shown()
+        cols = list(df.columns)
         rows = []
-        for rec in self.df.itertuples(index=False):
+        for rec in df.itertuples(index=False):
             rows.append([fmt_cell(v, self.formats.get(c)) for c, v in zip(cols, rec)])
         return [str(c) for c in cols], rows
 
     def numeric_columns(self):
-        return [pd.api.types.is_numeric_dtype(self.df[c]) and self.df[c].dtype != bool
-                for c in self.df.columns]
+        df = self._shown()
+        return [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
 
 
 def is_missing(v):
