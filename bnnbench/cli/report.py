@@ -1,4 +1,5 @@
 """bnnbench report: one HTML page (and CSV tables) from the runs of many hosts."""
+import os
 import sys
 
 from ..errors import BnnbenchError
@@ -46,6 +47,6 @@ def run(args):
     for problem in files.problems:
         print(f"bnnbench report: warning: {problem}", file=sys.stderr)
     ds = files.dataset
-    print(f"report: {files.html} ({len(ds.hosts)} hosts, {len(ds.runs)} runs, "
+    print(f"report: {os.path.abspath(files.html)} ({len(ds.hosts)} hosts, {len(ds.runs)} runs, "
           f"{len(files.csvs)} CSV tables beside it)")
     return 0
