@@ -37,6 +37,17 @@ ROW_FIELDS = {
         "channels": int, "filters": int, "kernel": int, "batch": int, "out_size": int,
         "verified": bool, "samples_s": list, "min_s": _NUM, "median_s": _NUM, "iqr_s": _NUM,
     },
+    # bnnbench accuracy: one row per (network, evaluation) on the digits test set.
+    "accuracy": {
+        "network": str, "evaluation": str, "accuracy": _NUM, "correct": int,
+        "test_samples": int,
+    },
+    # bnnbench profile: one row per (layer, method, threads) of a model's GEMMs.
+    "profile": {
+        "model": str, "layer": str, "method": str, "threads": int, "batch": int,
+        "M": int, "N": int, "K": int, "binary": bool,
+        "verified": bool, "samples_s": list, "min_s": _NUM, "median_s": _NUM, "iqr_s": _NUM,
+    },
 }
 HOST_FIELDS = {"label": str, "arch": str}
 _UNTIMED_OK = ("min_s", "median_s", "iqr_s")
