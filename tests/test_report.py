@@ -194,6 +194,7 @@ def test_newest_run_is_used_and_said(tmp_path, hosts):
     row = agg.sweep[(agg.sweep["method"] == "xnor_64") & (agg.sweep["channels"] == 32)].iloc[0]
     want = [r["median_s"] for r in old["rows"] if r["method"] == "xnor_64" and r["channels"] == 32]
     assert row["median_s"] == pytest.approx(1.5 * want[0]) and row["n_runs"] == 2
+    assert row["kind"] == "xnor"   # a method's kind, not the host's first row's
 
 
 def test_files_from_other_versions(tmp_path, hosts):
@@ -221,11 +222,18 @@ def test_odd_but_valid_values_never_crash(tmp_path, hosts):
     run["rows"][0]["median_s"] = 0
     for row in run["rows"]:
         row["peak_fraction"] = 0.25 if row["method"] != "xnor_64" else "high"
+    # Rows that claim another run or host, repeat a measurement, or are no layer.
+    run["rows"][1].update(run_id="d" * 32, host_label="evil")
+    run["rows"].append(dict(run["rows"][2]))
+    run["rows"].append(dict(run["rows"][3], channels=0, method="xnor_32_omp"))
     (tmp_path / "odd.json").write_text(json.dumps(run))
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # nothing may even warn
         files_out = build_report([str(tmp_path)], str(tmp_path / "out"))
     assert files_out.problems == [] and files_out.skipped == []
+    ds = files_out.dataset
+    assert set(ds.sweep["run_id"]) == {"c" * 32} and set(ds.sweep["host_label"]) == {"$odd$ host"}
+    assert len(ds.sweep) == len(json.loads(files["server"].read_text())["rows"])
     page = (tmp_path / "out" / "report.html").read_text()
     assert "123 G popcount/s" in page and "9.50 GB/s" in page   # probe peaks on the card
     assert "Fraction of peak" in page

@@ -79,10 +79,22 @@ def _timestamp(text):
     return ts if not pd.isna(ts) else pd.Timestamp(0, tz="UTC")
 
 
+# Columns the loader fills from the run, not from a row: a row that carried
+# one of these (say a hand-edited "run_id") could pass for part of another run.
+_RUN_COLUMNS = ("run_id", "status", "started_at", "git_commit", "path", "run_kind")
+
+
+def _own_rows(run):
+    """The run with rows stripped of run-level and host-level keys."""
+    rows = [{k: v for k, v in row.items() if k not in _RUN_COLUMNS and not k.startswith("host_")}
+            for row in run["rows"]]
+    return dict(run, rows=rows)
+
+
 def _run_frame(run):
     """One run's rows as a frame; run kind kept apart from a row's own
     "kind" (a sweep row's kind is float/xnor, which would overwrite it)."""
-    df = results.runs_to_frame([run])
+    df = results.runs_to_frame([_own_rows(run)])
     if df.empty:
         return df
     df = df.assign(run_kind=run["kind"], host_label=_label(run["host"]),
@@ -104,6 +116,12 @@ def _clean_sweep(df):
             df[col] = pd.to_numeric(df[col], errors="coerce")
     # A zero or negative time cannot be a measurement; it would make an infinite speedup.
     df.loc[~(df["median_s"] > 0), "median_s"] = float("nan")
+    # A shape or thread count below 1 is no layer (and breaks log axes).
+    positive = (df[SHAPE + ["threads"]].apply(pd.to_numeric, errors="coerce") > 0).all(axis=1)
+    df = df[positive].copy()
+    # The same (method, shape, threads) twice in one run: the later row wins,
+    # as a re-measurement would.
+    df = df.drop_duplicates(["method"] + GROUP, keep="last")
     df["ops"] = 2.0 * df["M"] * df["N"] * df["K"]
     df["gops"] = df["ops"] / df["median_s"] / 1e9
     df["verified"] = df["verified"].map(lambda v: v is True)
@@ -153,9 +171,9 @@ def aggregate_runs(df):
     if "peak_fraction" in df:
         agg["peak_fraction"] = df.groupby(keys, sort=False, dropna=False)["peak_fraction"].median()
     agg = agg.reset_index()
-    host_cols = df.drop_duplicates("host_label").set_index("host_label")[
-        ["host_emulated"] + (["kind"] if "kind" in df else [])]
-    agg = agg.join(host_cols, on="host_label")
+    agg = agg.join(df.groupby("host_label")["host_emulated"].any(), on="host_label")
+    if "kind" in df:   # a sweep row's kind (float/xnor) belongs to its method
+        agg = agg.join(df.groupby("method")["kind"].first(), on="method")
     agg["gops"] = 2.0 * agg["M"] * agg["N"] * agg["K"] / agg["median_s"] / 1e9
     return agg
 

@@ -82,7 +82,8 @@ def host_card(host):
 
     def add(name, value):
         if value not in (None, "", [], {}):
-            rows.append((name, str(value)))
+            text = str(value)
+            rows.append((name, text if len(text) <= 300 else text[:299] + "…"))
 
     add("CPU", host.get("cpu_brand"))
     add("vendor", host.get("cpu_vendor"))
