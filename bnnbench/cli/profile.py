@@ -1,0 +1,154 @@
+"""bnnbench profile: one model's layers timed float against binary on this host."""
+import json
+import sys
+
+import pandas as pd
+
+from .. import hostinfo, models, profile
+from ..progress import Progress
+from ..results import RunWriter, new_run
+from ..sweep import check_memory, run_steps
+from .options import int_list, non_negative_float, positive_int
+
+MIN_TIME = 0.1
+REPEAT = 5
+
+
+def register(sub):
+    p = sub.add_parser(
+        "profile", help="time every conv/dense layer of a model, float vs binary",
+        description=(
+            "Lower every conv and dense layer of MODEL to its GEMM (im2col view: "
+            "M = out channels, K = k*k*in channels, N = batch*out_h*out_w) and time it "
+            "on this host with float_blas and, for binary layers, with each binary "
+            "method. Each output is checked exactly before it is timed. Prints per-layer "
+            "times and speedups and whole-network totals: the float total is float_blas "
+            "on every layer; a binary total counts the method on binary layers and "
+            "float_blas on the float first and last layers, which a binary network runs "
+            "in float. Speedups are taken at the same thread count, in this run. The run "
+            f"is saved under --out. Models: {', '.join(models.MODELS)}."))
+    p.add_argument("model", metavar="MODEL", help="model name (see bnnbench models)")
+    p.add_argument("--batch", type=positive_int, default=profile.DEFAULT_BATCH,
+                   help=f"images per batch, N = batch*out_h*out_w (default: "
+                        f"{profile.DEFAULT_BATCH}: conv GEMMs keep N in the thousands while "
+                        f"the largest model, bmxnet-resnet18-cifar10, profiles in about a "
+                        f"minute on 2 cores; BMXNet's GEMM experiment used 200)")
+    p.add_argument("--threads", type=int_list, default=None, metavar="LIST",
+                   help="thread counts (default: 1 and the number of cores); one-thread "
+                        "methods run at 1 only")
+    p.add_argument("--methods", default=None, metavar="LIST",
+                   help=f"binary methods, comma-separated (default: "
+                        f"{','.join(profile.DEFAULT_METHODS)}); float_blas is always the "
+                        f"baseline")
+    p.add_argument("--min-time", type=non_negative_float, default=MIN_TIME, metavar="SECONDS",
+                   help=f"minimum measuring time per layer and method (default: {MIN_TIME}; "
+                        f"a model has many layers)")
+    p.add_argument("--repeat", type=positive_int, default=REPEAT,
+                   help=f"minimum samples per layer and method (default: {REPEAT})")
+    p.add_argument("--label", default=None, help="name of this host in results (default: hostname)")
+    p.add_argument("--out", default="results", help="directory for the run file (default: results/)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random operands (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="output format (default: table); json prints the run file")
+    p.set_defaults(func=run)
+
+
+def _methods(text):
+    if text is None:
+        return profile.default_methods()
+    return profile.check_methods([n.strip() for n in text.split(",") if n.strip()])
+
+
+def layer_table(rows, threads):
+    """Per layer at one thread count: float_blas time, each method's time and speedup."""
+    df = pd.DataFrame([r for r in rows if r["threads"] == threads])
+    if df.empty:
+        return df
+    df["ms"] = df["median_s"] * 1e3
+    order = list(dict.fromkeys(df["layer"]))
+    wide = df.pivot_table(index="layer", columns="method", values="ms", aggfunc="first")
+    shape = df.drop_duplicates("layer").set_index("layer")[["binary", "M", "K", "N"]]
+    out = shape.join(wide).reindex(order)
+    base = out.get(profile.BASELINE)
+    methods = [m for m in dict.fromkeys(df["method"]) if m != profile.BASELINE]
+    table = pd.DataFrame({"layer": out.index, "binary": out["binary"].map({True: "yes",
+                                                                           False: ""}),
+                          "M": out["M"], "K": out["K"], "N": out["N"],
+                          f"{profile.BASELINE}_ms": base})
+    for m in methods:
+        table[f"{m}_ms"] = out[m]
+        table[f"{m}_x"] = base / out[m]
+    return table.reset_index(drop=True)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
+
+
+def print_tables(run_obj):
+    rows = run_obj["rows"]
+    settings = run_obj["settings"]
+    print(f"{settings['model']}: batch {settings['batch']}, times are medians in ms; "
+          f"_x = speedup over {profile.BASELINE} on the same layer and thread count")
+    for t in settings["threads"]:
+        table = layer_table(rows, t)
+        if table.empty:
+            continue
+        print(f"\nthreads={t}")
+        print(table.to_string(index=False, na_rep="-", formatters={c: _fmt for c in table.columns}))
+    timed = [r for r in rows if r.get("verified") is True]
+    noisy = sum(1 for r in timed if r.get("noisy"))
+    if noisy:
+        print(f"\nnote: {noisy} of {len(timed)} timings spread more than 10 % (IQR/median); "
+              f"a busy host makes totals less certain")
+    tot = pd.DataFrame(run_obj["totals"])
+    if not tot.empty:
+        print("\nwhole network (float layers timed with float_blas in both totals)")
+        tot = tot.assign(float_ms=tot["float_s"] * 1e3, binary_ms=tot["binary_s"] * 1e3)
+        tot = tot[["threads", "method", "float_ms", "binary_ms", "speedup"]]
+        print(tot.to_string(index=False, na_rep="-", formatters={c: _fmt for c in tot.columns}))
+
+
+def run(args):
+    model = models.get_model(args.model)
+    methods = _methods(args.methods)
+    threads = args.threads or tuple(hostinfo.default_threads())
+    gemms = profile.layer_gemms(model, args.batch)
+    check_memory(gemms)
+    steps = profile.plan(gemms, methods, threads)
+    settings = {"model": model.name, "batch": args.batch, "threads": list(threads),
+                "methods": [profile.BASELINE] + methods, "min_time": args.min_time,
+                "repeat": args.repeat, "seed": args.seed}
+    run_obj = new_run("profile", hostinfo.fingerprint(args.label), settings)
+    run_obj["totals"] = []
+    writer = RunWriter(run_obj, args.out)
+    progress = Progress(len(steps), quiet=args.quiet)
+    try:
+        failed = run_steps(steps, writer, args.min_time, args.repeat, seed=args.seed,
+                           progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        writer.finish("interrupted")
+        print(f"bnnbench profile: interrupted; kept {len(run_obj['rows'])} finished rows "
+              f"in {writer.path}", file=sys.stderr)
+        return 130
+    progress.close()
+    run_obj["totals"] = profile.totals(run_obj["rows"], methods, threads)
+    writer.finish("failed" if failed else "complete")
+    if args.format == "json":
+        json.dump(run_obj, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print_tables(run_obj)
+    print(f"run file: {writer.path}", file=sys.stderr)
+    for row in failed:
+        print(f"bnnbench profile: error: {row['method']} threads={row['threads']} on layer "
+              f"{row['layer']} (M={row['M']} N={row['N']} K={row['K']}) gave a wrong result; "
+              f"not timed", file=sys.stderr)
+    return 1 if failed else 0
+

@@ -1,0 +1,123 @@
+"""A model's conv and dense layers as GEMMs, timed float against binary.
+
+Each conv or dense layer of a model spec becomes its im2col GEMM
+C[M, N] = A[M, K] . B[K, N] with M = out channels, K = k*k*in channels and
+N = batch * out_h * out_w (a dense layer: K = in features, N = batch). The
+weights are A, packed once outside the timed call like a deployed model's;
+the activations are B.
+
+Every layer is timed with float_blas. Binary layers are also timed with each
+binary method; float layers (the first and last, by the binarization policy)
+are not, because a binary network runs them in float too: the binary total
+counts their float_blas time. Measuring (verify each output exactly, then
+time with warm-up and adaptive repeats) is the sweep's own step, reused.
+"""
+from dataclasses import asdict, dataclass
+
+from . import kernels
+from .errors import BnnbenchError
+from .models import Conv, resolve
+
+BASELINE = "float_blas"
+DEFAULT_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
+DEFAULT_BATCH = 16
+
+
+@dataclass(frozen=True)
+class LayerGemm:
+    """One layer lowered to a GEMM (the sweep's shape interface)."""
+    model: str
+    layer: str
+    type: str
+    binary: bool
+    channels: int      # input channels (dense: input features)
+    filters: int       # output channels (dense: output features)
+    kernel: int        # k of a k x k conv window (dense: 1)
+    batch: int
+    M: int
+    K: int
+    N: int
+
+    @property
+    def ops(self):
+        return 2 * self.M * self.N * self.K
+
+    def fields(self):
+        return asdict(self)
+
+    def describe(self):
+        return f"{self.model}.{self.layer} (M={self.M} N={self.N} K={self.K})"
+
+
+def layer_gemms(model, batch):
+    """Every conv and dense layer of `model` as a LayerGemm for `batch` images."""
+    if batch < 1:
+        raise BnnbenchError(f"batch must be >= 1, got {batch}")
+    specs = {layer.name: layer for layer in model.layers}
+    out = []
+    for info in resolve(model):
+        if info.gemm is None:
+            continue
+        m, k, n_per_image = info.gemm
+        spec = specs[info.name]
+        kernel = spec.kernel if isinstance(spec, Conv) else 1
+        channels = spec.in_channels if isinstance(spec, Conv) else k
+        out.append(LayerGemm(model.name, info.name, info.type, info.binary, channels, m,
+                             kernel, batch, m, k, batch * n_per_image))
+    return out
+
+
+def check_methods(methods):
+    """The binary candidates: xnor-kind methods available in this build."""
+    if not methods:
+        raise BnnbenchError("no binary methods to profile")
+    for name in methods:
+        if kernels.method(name).kind != "xnor":
+            raise BnnbenchError(f"{name!r} is not a binary method; {BASELINE} is always the "
+                                f"float baseline, the others must be xnor methods")
+    return list(dict.fromkeys(methods))
+
+
+def default_methods():
+    return [m for m in DEFAULT_METHODS if m in kernels.METHODS]
+
+
+def plan(gemms, methods, threads_list):
+    """(layer, threads, method) steps: float_blas first for every layer and
+    thread count, then the binary methods on binary layers; one-thread
+    methods at threads=1 only."""
+    steps = []
+    for g in gemms:
+        for t in threads_list:
+            steps.append((g, t, BASELINE))
+            if g.binary:
+                steps += [(g, t, m) for m in methods if t == 1 or kernels.BY_NAME[m].parallel]
+    return steps
+
+
+def totals(rows, methods, threads_list):
+    """Whole-network float and binary time per (method, threads).
+
+    float_s sums float_blas over every layer. A binary method's binary_s sums
+    that method on the binary layers and float_blas on the float layers. A
+    total with a missing or unverified layer is left out, never guessed.
+    """
+    times = {(r["layer"], r["method"], r["threads"]): r["median_s"] for r in rows
+             if r.get("verified") is True and r.get("median_s") is not None}
+    layers = list(dict.fromkeys((r["layer"], r["binary"]) for r in rows))
+    out = []
+    for t in threads_list:
+        base = [times.get((name, BASELINE, t)) for name, _ in layers]
+        if None in base:
+            continue
+        float_s = sum(base)
+        for m in methods:
+            if t > 1 and not kernels.BY_NAME[m].parallel:
+                continue
+            parts = [times.get((name, m if binary else BASELINE, t)) for name, binary in layers]
+            if None in parts:
+                continue
+            binary_s = sum(parts)
+            out.append({"method": m, "threads": t, "float_s": float_s, "binary_s": binary_s,
+                        "speedup": float_s / binary_s if binary_s > 0 else None})
+    return out
