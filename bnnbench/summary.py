@@ -23,6 +23,7 @@ def sweep_table(df):
         "iqr_%": 100 * df["iqr_s"] / df["median_s"],
         "speedup": df["speedup"], "throughput": df["gops"],
         "unit": df["kind"].map(UNITS) if "kind" in df else None,
+        "%peak": 100 * df["peak_fraction"] if "peak_fraction" in df else None,
         "verified": df["verified"],
     })
     return table.reset_index(drop=True)

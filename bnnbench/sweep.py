@@ -12,6 +12,7 @@ import psutil
 
 from . import kernels
 from .errors import BnnbenchError
+from .probe import peak_fraction
 from .timing import measure
 from .verify import Reference
 
@@ -65,7 +66,7 @@ def make_operands(shape, seed):
     return a, b
 
 
-def run_steps(steps, writer, min_time, repeat, seed=0, progress=None):
+def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None):
     """Measure every step; write each row; return the rows that failed checks."""
     failed = []
     current = (None, None, None)
@@ -88,6 +89,7 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None):
                     time.sleep(BLAS_SETTLE_S)
                 row.update(measure(run, min_time=min_time, repeat=repeat).stats())
                 row["gops"] = throughput(shape, row["median_s"])
+                row["peak_fraction"] = peak_fraction(row, peaks)
             else:
                 row.update(samples_s=[], min_s=None, median_s=None, iqr_s=None, gops=None)
                 failed.append(row)

@@ -10,7 +10,7 @@ import pytest
 
 from bnnbench import results
 
-FAST = ["--min-time", "0", "--repeat", "1", "--quiet"]
+FAST = ["--min-time", "0", "--repeat", "1", "--quiet", "--no-probe"]
 
 
 def bnnbench(*args, **kw):

@@ -1,7 +1,7 @@
 """bnnbench host: the fingerprint every run file carries."""
 import json
 
-from .. import hostinfo
+from .. import hostinfo, probe
 from .options import add_format
 
 
@@ -10,21 +10,35 @@ def register(sub):
                        description="Print the host fingerprint recorded in every run file: "
                                    "CPU, flags, cores, memory, BLAS, kernel build flags.")
     p.add_argument("--label", default=None, help="name of this host (default: hostname)")
+    p.add_argument("--probe", action="store_true",
+                   help="also measure the peaks the kernels are judged against (about 10 s): "
+                        "xor+popcount and float32 FMA throughput, copy and sign+pack bandwidth, "
+                        "on 1 thread and on every core")
     add_format(p)
     p.set_defaults(func=run)
 
 
-def _lines(d, prefix=""):
+def _flat(d, prefix=""):
     for key, value in d.items():
         if isinstance(value, dict):
-            yield from _lines(value, f"{prefix}{key}.")
+            yield from _flat(value, f"{prefix}{key}.")
         else:
             if isinstance(value, list):
                 value = " ".join(map(str, value)) or "-"
-            yield f"{prefix}{key:<{max(1, 22 - len(prefix))}} {value}"
+            elif isinstance(value, float):
+                value = f"{value:.4g}"
+            yield f"{prefix}{key}", value
+
+
+def _lines(d):
+    pairs = list(_flat(d))
+    width = max(len(k) for k, _ in pairs)
+    return [f"{k:<{width}}  {v}" for k, v in pairs]
 
 
 def run(args):
     fp = hostinfo.fingerprint(args.label)
+    if args.probe:
+        fp["probe"] = probe.run_probe()
     print(json.dumps(fp, indent=1) if args.format == "json" else "\n".join(_lines(fp)))
     return 0

@@ -1,8 +1,9 @@
 """bnnbench sweep: BMXNet's GEMM experiment and its siblings."""
+import argparse
 import json
 import sys
 
-from .. import hostinfo, kernels, shapes
+from .. import hostinfo, kernels, probe, shapes
 from ..errors import BnnbenchError
 from ..progress import Progress
 from ..results import RunWriter, new_run, runs_to_frame
@@ -50,6 +51,9 @@ def register(sub):
     p.add_argument("--label", default=None, help="name of this host in results (default: hostname)")
     p.add_argument("--out", default="results", help="directory for the run file (default: results/)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random operands (default: 0)")
+    p.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure this host's peaks first (about 10 s) so rows carry their "
+                        "fraction of peak (default: on, off with --quick)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     add_format(p)
     p.set_defaults(func=run)
@@ -86,10 +90,17 @@ def run(args):
                 "kernel": list(args.kernel), "batch": batch, "out_size": args.out_size,
                 "threads": list(threads), "methods": methods, "min_time": min_time,
                 "repeat": repeat, "seed": args.seed, "quick": args.quick}
-    writer = RunWriter(new_run("sweep", hostinfo.fingerprint(args.label), settings), args.out)
+    host = hostinfo.fingerprint(args.label)
+    writer = RunWriter(new_run("sweep", host, settings), args.out)
     progress = Progress(len(steps), quiet=args.quiet)
     try:
-        failed = run_steps(steps, writer, min_time, repeat, seed=args.seed, progress=progress)
+        if args.probe if args.probe is not None else not args.quick:
+            if not args.quiet:
+                print("bnnbench sweep: probing this host's peaks ...", file=sys.stderr)
+            host["probe"] = probe.run_probe(threads)
+            writer.save()
+        failed = run_steps(steps, writer, min_time, repeat, seed=args.seed, progress=progress,
+                           peaks=host.get("probe"))
     except KeyboardInterrupt:
         progress.close()
         writer.finish("interrupted")

@@ -1,0 +1,104 @@
+/* Roofline probe loops: the practical peaks of this CPU for what the
+ * kernels do, built with the kernels' own flags and code path.
+ *
+ * popcount: xor + popcount + accumulate over L1-resident operands with the
+ *   best popcount this build has (AVX-512 vpopcntq; on AVX2 the nibble
+ *   lookup on operands already split into nibbles, its cheapest form; NEON
+ *   or scalar popcount otherwise). Returns the bit-MACs done.
+ * fma: independent float32 multiply-add chains, enough of them to cover
+ *   the FMA latency. Returns the multiply-adds done.
+ * Each returns a checksum through *sink so the compiler cannot drop it. */
+#ifndef BNN_PROBE_H
+#define BNN_PROBE_H
+#include <stdint.h>
+#include <string.h>
+#include "bnn_simd.h"
+
+#define BNN_PROBE_WORDS 512   /* 4 KiB of operand words: stays in L1 */
+
+#if defined(BNN_PATH_AVX512)
+#define BNN_PROBE_METHOD "avx512 vpopcntq"
+static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
+{
+    __m512i acc[4], a = _mm512_set1_epi64((long long)x[0] ^ 0x5555555555555555ULL);
+    for (int i = 0; i < 4; ++i) acc[i] = _mm512_setzero_si512();
+    for (int64_t r = 0; r < rounds; ++r)
+        for (int i = 0; i < BNN_PROBE_WORDS; i += 32)
+            for (int u = 0; u < 4; ++u)
+                acc[u] = _mm512_add_epi64(acc[u], _mm512_popcnt_epi64(
+                    _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(x + i + 8 * u)))));
+    uint64_t t[8];
+    _mm512_storeu_si512((void *)t, _mm512_add_epi64(_mm512_add_epi64(acc[0], acc[1]),
+                                                   _mm512_add_epi64(acc[2], acc[3])));
+    *sink = t[0] + t[7];
+    return rounds * BNN_PROBE_WORDS * 64;
+}
+#elif defined(BNN_PATH_AVX2)
+#define BNN_PROBE_METHOD "avx2 nibble lookup (vpshufb)"
+static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
+{
+    /* Operands in their cheapest form: nibble-split, 4 B vectors held in
+     * registers, A words broadcast from L1 (low nibbles in the first half of
+     * x, high in the second). Per 256 bit-MACs: 2 xor, 2 vpshufb, 2 add. */
+    const __m256i lut = bnn_nibble_lut(), low = _mm256_set1_epi8(0x0f);
+    uint64_t split[BNN_PROBE_WORDS];
+    for (int i = 0; i < BNN_PROBE_WORDS; ++i) split[i] = x[i] & 0x0f0f0f0f0f0f0f0fULL;
+    const uint64_t *lo = split, *hi = split + BNN_PROBE_WORDS / 2;
+    __m256i bl[4], bh[4], tot = _mm256_setzero_si256();
+    for (int u = 0; u < 4; ++u) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + 4 * u));
+        bl[u] = _mm256_and_si256(v, low);
+        bh[u] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+    }
+    for (int64_t r = 0; r < rounds; ++r) {
+        for (int blk = 0; blk < BNN_PROBE_WORDS / 2; blk += BNN_BYTE_STEPS) {
+            int end = blk + BNN_BYTE_STEPS < BNN_PROBE_WORDS / 2 ? blk + BNN_BYTE_STEPS
+                                                                : BNN_PROBE_WORDS / 2;
+            __m256i acc[4];
+            for (int u = 0; u < 4; ++u) acc[u] = _mm256_setzero_si256();
+            for (int i = blk; i < end; ++i) {
+                __m256i al = _mm256_set1_epi64x((long long)lo[i]);
+                __m256i ah = _mm256_set1_epi64x((long long)hi[i]);
+                for (int u = 0; u < 4; ++u) {
+                    acc[u] = _mm256_add_epi8(acc[u], _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, bl[u])));
+                    acc[u] = _mm256_add_epi8(acc[u], _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, bh[u])));
+                }
+            }
+            for (int u = 0; u < 4; ++u) tot = _mm256_add_epi64(tot, bnn_widen_u64(acc[u]));
+        }
+    }
+    uint64_t t[4];
+    _mm256_storeu_si256((__m256i *)t, tot);
+    *sink = t[0] + t[3];
+    /* per A word: 4 vectors x 4 lanes of 64-bit words */
+    return rounds * (int64_t)(BNN_PROBE_WORDS / 2) * 16 * 64;
+}
+#else
+#define BNN_PROBE_METHOD "scalar popcount"
+static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
+{
+    uint64_t acc[4] = {0, 0, 0, 0}, a = x[0] ^ 0x5555555555555555ULL;
+    for (int64_t r = 0; r < rounds; ++r)
+        for (int i = 0; i < BNN_PROBE_WORDS; i += 4)
+            for (int u = 0; u < 4; ++u) acc[u] += (uint64_t)__builtin_popcountll(a ^ x[i + u]);
+    *sink = acc[0] + acc[1] + acc[2] + acc[3];
+    return rounds * BNN_PROBE_WORDS * 64;
+}
+#endif
+
+#define BNN_PROBE_CHAINS 12
+static inline int64_t bnn_probe_fma(int64_t rounds, float seed, float *sink)
+{
+    bnn_v8f acc[BNN_PROBE_CHAINS];
+    const bnn_v8f mul = {seed, seed, seed, seed, seed, seed, seed, seed};
+    const bnn_v8f add = mul * 1e-7f;
+    for (int i = 0; i < BNN_PROBE_CHAINS; ++i) acc[i] = mul * (float)i;
+    for (int64_t r = 0; r < rounds; ++r)
+        for (int i = 0; i < BNN_PROBE_CHAINS; ++i) acc[i] = acc[i] * mul + add;
+    float s = 0;
+    for (int i = 0; i < BNN_PROBE_CHAINS; ++i) s += acc[i][0];
+    *sink = s;
+    return rounds * BNN_PROBE_CHAINS * 8;
+}
+
+#endif

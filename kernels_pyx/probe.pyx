@@ -1,0 +1,65 @@
+"""Roofline probe loops (see bnn_probe.h), run on `threads` threads at once.
+
+Each function returns (work done, seconds); work is bit-MACs, multiply-adds
+or bytes moved. Every thread runs the same loop on its own data.
+"""
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+import time
+
+cdef extern from "bnn_probe.h" nogil:
+    const char *BNN_PROBE_METHOD
+    int BNN_PROBE_WORDS
+    int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
+    int64_t bnn_probe_fma(int64_t rounds, float seed, float *sink)
+
+METHOD = BNN_PROBE_METHOD.decode()
+
+
+def popcount(int64_t rounds, int threads=1):
+    cdef int t
+    cdef int64_t total = 0
+    cdef uint64_t *data = <uint64_t *>malloc(threads * BNN_PROBE_WORDS * sizeof(uint64_t))
+    cdef uint64_t sinks[256]
+    if data == NULL or threads > 256:
+        free(data)
+        raise MemoryError("probe: cannot allocate operands")
+    for t in range(threads * BNN_PROBE_WORDS):
+        data[t] = <uint64_t>(t + 1) * 0x9E3779B97F4A7C15ULL
+    start = time.perf_counter()
+    with nogil:
+        for t in prange(threads, num_threads=threads, schedule="static"):
+            total += bnn_probe_popcount(rounds, data + t * BNN_PROBE_WORDS, &sinks[t])
+    seconds = time.perf_counter() - start
+    free(data)
+    return total, seconds
+
+
+def fma(int64_t rounds, int threads=1):
+    cdef int t
+    cdef int64_t total = 0
+    cdef float sinks[256]
+    if threads > 256:
+        raise ValueError("probe: at most 256 threads")
+    start = time.perf_counter()
+    with nogil:
+        for t in prange(threads, num_threads=threads, schedule="static"):
+            total += bnn_probe_fma(rounds, 0.999999 + t * 1e-9, &sinks[t])
+    return total, time.perf_counter() - start
+
+
+def copy(unsigned char[::1] dst, const unsigned char[::1] src, int threads=1):
+    """Copy src to dst in one chunk per thread; returns bytes moved (read +
+    written) and seconds."""
+    cdef Py_ssize_t n = src.shape[0], chunk = (n + threads - 1) // threads, lo, length
+    cdef int t
+    start = time.perf_counter()
+    with nogil:
+        for t in prange(threads, num_threads=threads, schedule="static"):
+            lo = t * chunk
+            length = min(chunk, n - lo)
+            if length > 0:
+                memcpy(&dst[lo], &src[lo], length)
+    return 2 * n, time.perf_counter() - start

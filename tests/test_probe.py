@@ -1,0 +1,50 @@
+"""The roofline probe: measured peaks exist, are positive, and rows are
+judged against the peak of their own kind and thread count."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bnnbench import probe
+
+
+@pytest.fixture(scope="module")
+def peaks():
+    return probe.run_probe((1,))
+
+
+def test_probe_measures_every_peak(peaks):
+    one = peaks["threads"]["1"]
+    for key in ("popcount_gops", "fma_gflops", "copy_gbs", "pack_gbs"):
+        assert one[key] > 0, key
+    assert one["pack_fraction_of_copy"] == pytest.approx(one["pack_gbs"] / one["copy_gbs"])
+    assert peaks["popcount_method"]
+
+
+def test_peak_fraction_uses_the_row_kind_and_threads():
+    peaks = {"threads": {"1": {"popcount_gops": 1000.0, "fma_gflops": 100.0},
+                         "2": {"popcount_gops": 2000.0, "fma_gflops": 200.0}}}
+    assert probe.peak_fraction({"kind": "xnor", "threads": 2, "gops": 500.0}, peaks) == 0.25
+    assert probe.peak_fraction({"kind": "float", "threads": 1, "gops": 50.0}, peaks) == 0.5
+    assert probe.peak_fraction({"kind": "float", "threads": 4, "gops": 50.0}, peaks) is None
+    assert probe.peak_fraction({"kind": "xnor", "threads": 1, "gops": 5.0}, None) is None
+
+
+def test_host_probe_cli():
+    proc = subprocess.run([sys.executable, "-m", "bnnbench", "host", "--probe", "--format", "json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    host = json.loads(proc.stdout)
+    assert host["probe"]["threads"]["1"]["popcount_gops"] > 0
+
+
+def test_sweep_rows_carry_peak_fraction(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bnnbench", "sweep", "--quick", "--probe",
+                           "--threads", "1", "--methods", "float_blas,xnor_64", "--format", "json",
+                           "--min-time", "0", "--repeat", "1", "--quiet", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    assert "probe" in run["host"]
+    assert all(r["peak_fraction"] > 0 for r in run["rows"])
