@@ -11,7 +11,8 @@ last hidden batch norm feeds the float classifier through hardtanh, as
 BMXNet's examples feed their last FullyConnected a tanh.
 
 Training is pure numpy in float64 with one BLAS thread and a fixed seed, so a
-seed gives the same weights, accuracies and predictions on every run. The
+seed gives the same weights, accuracies and predictions on every run on a
+host (another BLAS build may round differently, and so drift). The
 train/test split is fixed (stratified, its own seed) so seeds compare alike.
 
 The trained binary twin is then evaluated twice: with numpy on +1/-1 float32

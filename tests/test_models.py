@@ -172,3 +172,12 @@ def test_cli_table_csv_and_errors(capsys):
     assert "dense1" in capsys.readouterr().out
     assert main(["models", "alexnet"]) == 2
     assert "unknown model 'alexnet'" in capsys.readouterr().err
+
+
+def test_cli_layers_json(capsys):
+    assert main(["models", "--layers", "cntk-basic", "--format", "json"]) == 0
+    rows = {r["layer"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["conv2"]["binary"] is True and rows["conv2"]["M"] == 32
+    assert rows["conv2"]["K"] == 800 and rows["conv2"]["N_per_image"] == 225
+    assert rows["pool1"]["M"] is None and rows["pool1"]["out"] == "32x15x15"
+    assert sum(r["params"] for r in rows.values()) == 116906

@@ -2,6 +2,8 @@
 import json
 import sys
 
+import pandas as pd
+
 from .. import models
 from ..errors import BnnbenchError
 
@@ -48,7 +50,6 @@ def _millions(n):
 
 def summary_table(frame):
     """The summary frame as a person reads it (sizes in MB = 10^6 bytes)."""
-    import pandas as pd
     return pd.DataFrame({
         "model": frame["name"],
         "dataset": frame["dataset"],
@@ -64,7 +65,6 @@ def summary_table(frame):
 
 def published_table(frame):
     """Reference figures, one line each: ~ marks "about", a-b a range."""
-    import pandas as pd
     from ..reference import SHORT
 
     def value(row):
@@ -85,18 +85,17 @@ def published_table(frame):
 
 
 def layer_table(model):
-    import pandas as pd
     rows = []
     for i in models.resolve(model):
         rows.append({
             "model": model.name, "layer": i.name, "type": i.type,
             "in": "x".join(map(str, i.in_shape)), "out": "x".join(map(str, i.out_shape)),
-            "params": i.params, "binary": "yes" if i.binary else "",
+            "params": i.params, "binary": i.binary,
             "float_bytes": i.float_bytes, "binary_bytes": i.binary_bytes, "macs": i.macs,
-            "M": i.gemm[0] if i.gemm else "", "K": i.gemm[1] if i.gemm else "",
-            "N_per_image": i.gemm[2] if i.gemm else "",
+            "M": i.gemm[0] if i.gemm else None, "K": i.gemm[1] if i.gemm else None,
+            "N_per_image": i.gemm[2] if i.gemm else None,
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"M": "Int64", "K": "Int64", "N_per_image": "Int64"})
 
 
 def run(args):
@@ -112,7 +111,6 @@ def run(args):
         return 0
     selected = [models.get_model(n) for n in dict.fromkeys(args.names)] or None
     if args.layers:
-        import pandas as pd
         frame = pd.concat([layer_table(m) for m in selected or models.MODELS.values()],
                           ignore_index=True)
     else:
@@ -128,7 +126,10 @@ def run(args):
     elif args.format == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif args.layers:
-        print(frame.to_string(index=False))
+        shown = frame.assign(binary=frame["binary"].map({True: "yes", False: ""}))
+        for col in ("M", "K", "N_per_image"):
+            shown[col] = shown[col].map(lambda v: "" if v is None or v is pd.NA else str(v))
+        print(shown.to_string(index=False))
     else:
         print(summary_table(frame).to_string(index=False))
     return 0
