@@ -22,11 +22,12 @@ def bnnbench(*args, timeout=300):
                           text=True, timeout=timeout)
 
 
-def quick_sweeps(tmp, labels):
-    """Real quick sweeps, run side by side (timings do not matter here)."""
-    procs = [subprocess.Popen([sys.executable, "-m", "bnnbench", "sweep", *FAST, "--label", label,
-                               "--out", str(tmp / label)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for label in labels]
+def quick_sweeps(tmp, labels, extra=()):
+    """Real quick sweeps (and any `extra` commands), run side by side:
+    timings do not matter here."""
+    cmds = [["sweep", *FAST, "--label", label, "--out", str(tmp / label)] for label in labels]
+    procs = [subprocess.Popen([sys.executable, "-m", "bnnbench", *cmd], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for cmd in cmds + list(extra)]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
@@ -55,7 +56,10 @@ ARM = dict(label="rpi4", arch="aarch64", cpu_brand="Cortex-A72", cpu_vendor="ARM
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runs")
-    files = quick_sweeps(tmp, ["ws", "server"])
+    accuracy = ["accuracy", "--epochs", "1", "--hidden", "32", "--label", "ws",
+                "--out", str(tmp / "ws")]
+    files = quick_sweeps(tmp, ["ws", "server"], extra=[accuracy])
+    files["accuracy"] = next((tmp / "ws").glob("accuracy-*.json"))
     files["rpi4"] = rewrite(files["server"], tmp / "pi" / "rpi4.json", "a" * 32, **ARM)
     files["qemu"] = rewrite(files["server"], tmp / "pi" / "qemu.json", "e" * 32,
                             **dict(ARM, label="qemu-arm64", emulated=True,
@@ -118,6 +122,42 @@ def test_hostile_strings_are_escaped(cli_report):
                for src in (s.split('"')[0] for s in page.split('src="')[1:]))
     glance = pd.read_csv(out / "glance.csv")
     assert HOSTILE in set(glance["host"])
+
+
+def test_accuracy_run_is_shown(cli_report, hosts):
+    _, out, page = cli_report
+    _, files = hosts
+    run = json.loads(files["accuracy"].read_text())
+    table = pd.read_csv(out / "accuracy.csv")
+    assert len(table) == len(run["rows"]) == 3
+    for row in run["rows"]:
+        got = table[(table["network"] == row["network"])
+                    & (table["evaluation"] == row["evaluation"])]["accuracy_%"].iloc[0]
+        assert got == pytest.approx(100 * row["accuracy"])
+    section = page.split('<section id="accuracy"')[1].split("</section>")[0]
+    assert "Test accuracy" in section and "→ binary" in section
+
+
+def test_profile_rows_get_a_chart_per_host(tmp_path, hosts):
+    """A per-layer profile run (made from the schema: the fields results.py
+    requires of kind "profile") shows as bars per host and a table."""
+    _, files = hosts
+    run = json.loads(files["server"].read_text())
+    run.update(kind="profile", run_id="1" * 32, rows=[])
+    for layer, k, binary in (("conv1", 27, False), ("conv2", 288, True)):
+        for method in ("float_blas", "xnor_64"):
+            t = k * 1e-5 if method == "float_blas" else k * 2e-6
+            run["rows"].append(dict(model="cntk-bnn", layer=layer, method=method, threads=1,
+                                    batch=8, M=32, N=1800, K=k, binary=binary, verified=True,
+                                    samples_s=[t], min_s=t, median_s=t, iqr_s=0.0))
+    (tmp_path / "profile.json").write_text(json.dumps(run))
+    result = build_report([str(tmp_path), str(files["ws"])], str(tmp_path / "out"))
+    assert result.problems == []
+    section = open(result.html).read().split('<section id="profile"')[1].split("</section>")[0]
+    assert "server: cntk-bnn, 1 thread" in section and section.count("<img ") == 1
+    table = pd.read_csv(tmp_path / "out" / "profile.csv")
+    x = table[(table["layer"] == "conv2") & (table["method"] == "xnor_64")].iloc[0]
+    assert x["speedup"] == pytest.approx(5.0) and x["median_ms"] == pytest.approx(288 * 2e-3)
 
 
 def test_corrupt_file_skipped_with_warning(cli_report, hosts):

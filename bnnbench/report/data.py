@@ -97,6 +97,10 @@ def _run_frame(run):
     df = results.runs_to_frame([_own_rows(run)])
     if df.empty:
         return df
+    settings = run.get("settings") if isinstance(run.get("settings"), dict) else {}
+    for k, v in settings.items():
+        if isinstance(v, (str, int, float, bool)) and not isinstance(k, bool):
+            df[f"setting_{k}"] = v
     df = df.assign(run_kind=run["kind"], host_label=_label(run["host"]),
                    started_ts=_timestamp(run["started_at"]),
                    finished_at=run.get("finished_at") if isinstance(run.get("finished_at"), str)
@@ -133,27 +137,59 @@ def _clean_sweep(df):
     return df
 
 
-def _newest_first(df):
-    return df.sort_values(["started_ts", "finished_at", "run_id"], ascending=False,
-                          na_position="last")
+# What makes two runs of a kind "the same configuration" on one host (beyond
+# the sweep's shape and thread count): the newest run of each is shown.
+OTHER_KEYS = {
+    "profile": ["model", "layer", "batch", "threads"],
+    "accuracy": lambda df: sorted(c for c in df.columns if c.startswith("setting_"))
+    + ["network", "evaluation"],
+}
 
 
-def select_newest(df):
-    """For each host, shape and thread count, the rows of the newest run that
-    measured it, preferring runs with a verified float_blas row there (the
-    baseline its speedups need). Returns (rows, {run_id: rows used})."""
+def _clean_profile(df):
+    for col in NUMERIC_ROW_COLUMNS:
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    df.loc[~(df["median_s"] > 0), "median_s"] = float("nan")
+    df["verified"] = df["verified"].map(lambda v: v is True)
+    return df.drop_duplicates(["run_id", "model", "layer", "method", "threads", "batch"],
+                              keep="last")
+
+
+def profile_speedups(df):
+    """Per layer: float_blas median / method median, same run and threads."""
+    keys = ["run_id", "model", "layer", "batch", "threads"]
+    base = (df[(df["method"] == BASELINE) & df["verified"]][keys + ["median_s"]]
+            .drop_duplicates(keys).rename(columns={"median_s": "_base"}))
+    out = df.merge(base, on=keys, how="left")
+    out["speedup"] = out["_base"] / out["median_s"]
+    out.loc[~out["verified"], "speedup"] = float("nan")
+    return out.drop(columns="_base")
+
+
+def select_newest(df, key=GROUP, prefer_baseline=True):
+    """For each host and `key` (for a sweep: shape and thread count), the rows
+    of the newest run that measured it, preferring runs with a verified
+    float_blas row there (the baseline its speedups need).
+    Returns (rows, {run_id: rows used})."""
     if df.empty:
         return df, {}
-    has_base = (df[(df["method"] == BASELINE) & df["verified"]]
-                .groupby(["host_label"] + GROUP + ["run_id"]).size().rename("_base") > 0)
-    cand = (df.groupby(["host_label"] + GROUP + ["run_id"], sort=False)
+    key = [k for k in key if k in df]
+    group = ["host_label"] + key
+    cand = (df.groupby(group + ["run_id"], sort=False, dropna=False)
             .agg(started_ts=("started_ts", "first"), finished_at=("finished_at", "first"))
-            .join(has_base).reset_index())
-    cand["_base"] = cand["_base"].fillna(False).astype(bool)
+            .reset_index())
+    if prefer_baseline and "method" in df:
+        base = df[(df["method"] == BASELINE) & (df["verified"] == True)]  # noqa: E712
+        base = base[group + ["run_id"]].drop_duplicates().assign(_base=True)
+        cand = cand.merge(base, on=group + ["run_id"], how="left")
+        cand["_base"] = cand["_base"].fillna(False).astype(bool)
+    else:
+        cand["_base"] = True
     cand = cand.sort_values(["_base", "started_ts", "finished_at", "run_id"],
                             ascending=False, na_position="last")
-    chosen = cand.drop_duplicates(["host_label"] + GROUP)[["host_label"] + GROUP + ["run_id"]]
-    out = df.merge(chosen, on=["host_label"] + GROUP + ["run_id"], how="inner")
+    chosen = cand.drop_duplicates(group)[group + ["run_id"]]
+    out = df.merge(chosen, on=group + ["run_id"], how="inner")
     return out, out.groupby("run_id").size().to_dict()
 
 
@@ -212,10 +248,8 @@ def _runs_table(runs, used, all_runs):
     for run in runs:
         n = len(run["rows"])
         k = used.get(run["run_id"], 0)
-        if run["kind"] != "sweep":
-            use = "shown"
-        elif all_runs:
-            use = "aggregated (--all-runs)"
+        if all_runs:
+            use = "aggregated (--all-runs)" if run["kind"] == "sweep" else "shown (--all-runs)"
         elif n == 0:
             use = "no rows"
         elif k == n:
@@ -257,17 +291,31 @@ def load(paths, all_runs=False):
     runs = good
     other = {kind: pd.concat(f, ignore_index=True) for kind, f in frames.items()
              if kind != "sweep"}
+    used = {}
+    if "profile" in other:
+        other["profile"] = profile_speedups(_clean_profile(other["profile"]))
+    for kind, df in list(other.items()):
+        key = OTHER_KEYS.get(kind)
+        if key is None or all_runs:
+            used.update(df.groupby("run_id").size().to_dict())
+            continue
+        key = key(df) if callable(key) else key
+        other[kind], kind_used = select_newest(df, key, prefer_baseline=(kind == "profile"))
+        used.update(kind_used)
+        if df["run_id"].nunique() > len(kind_used):
+            notes.append(f"Several {kind} runs of the same configuration on one host: the "
+                         f"newest is shown (the runs table says which); --all-runs shows all.")
     sweep_all = (pd.concat(frames["sweep"], ignore_index=True) if "sweep" in frames
                  else pd.DataFrame(columns=["host_label", "method", "run_id"] + GROUP))
     if all_runs:
         sweep = aggregate_runs(sweep_all)
-        used = {}
         if not sweep.empty:
             notes.append("Every run of a host is aggregated (--all-runs): times and speedups "
                          "are medians over runs of each run's own median and speedup.")
     else:
-        sweep, used = select_newest(sweep_all)
-        if not sweep_all.empty and sweep_all["run_id"].nunique() > len(used):
+        sweep, sweep_used = select_newest(sweep_all)
+        used.update(sweep_used)
+        if not sweep_all.empty and sweep_all["run_id"].nunique() > len(sweep_used):
             notes.append("Where a host has several runs of the same shape and thread count, "
                          "the newest run with a float_blas baseline is used; the runs table "
                          "says which. Pass --all-runs to aggregate them instead.")

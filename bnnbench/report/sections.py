@@ -171,7 +171,7 @@ def glance(ds):
             "host": label + (" (emulated)" if h["host_emulated"] else ""),
             "CPU": host.get("cpu_brand"), "arch": host.get("arch"),
             "threads": int(rows["threads"].max()),
-            "largest shape": f"M={first['M']} N={first['N']} K={first['K']}",
+            "largest M×N×K": f"{first['M']}×{first['N']}×{first['K']}",
             "xnor_64 (1 thread)": _speedup_at(top, "xnor_64", "1"),
             "xnor_64_omp (all)": _speedup_at(top, "xnor_64_omp", "all"),
             "binarize_xnor_64_omp (all)": _speedup_at(top, "binarize_xnor_64_omp", "all"),
@@ -180,6 +180,8 @@ def glance(ds):
             "hardware popcount": ", ".join(popcount_support(host)) or "none recorded",
             "BLAS": _get(host, "blas", "library"),
         })
+    for sentence in headline(recs):
+        s.notices.append(("info", sentence))
     cols = ["xnor_64 (1 thread)", "xnor_64_omp (all)", "binarize_xnor_64_omp (all)"]
     s.tables.append(tables.Table("glance", "Speedup over float_blas at the largest shape",
                                  pd.DataFrame.from_records(recs),
@@ -190,7 +192,44 @@ def glance(ds):
     return s
 
 
+def headline(recs):
+    """Where binarization pays off most and least, in words, from the real
+    hosts' speedup with input binarization included (the deployable number)."""
+    key = "binarize_xnor_64_omp (all)"
+    real = [r for r in recs if not r["host"].endswith("(emulated)") and finite(r.get(key))]
+    if not real:
+        return []
+    real.sort(key=lambda r: r[key])
+    top, low = real[-1], real[0]
+    out = [f"Binary layers, input binarization included (binarize_xnor_64_omp on all threads), "
+           f"run {tables.sig(top[key])}× as fast as float_blas on {top['host']} "
+           f"({top['CPU']}, {top['arch']}) at M×N×K {top['largest M×N×K']}."]
+    if low is not top:
+        out.append(f"The smallest gain is on {low['host']}: {tables.sig(low[key])}× at "
+                   f"{low['largest M×N×K']}.")
+    return out
+
+
 # ------------------------------------------------------------------- rooms
+
+def room_summary(rows, host):
+    """One sentence: what binarization bought here, and the hardware behind it."""
+    from .data import with_thread_level
+    top = _largest(with_thread_level(rows))
+    first = top.iloc[0]
+    parts = []
+    for method, level, words in (("xnor_64", "1", "on 1 thread"),
+                                 ("binarize_xnor_64_omp", "all",
+                                  f"with input binarization on {top['threads'].max()} threads")):
+        v = _speedup_at(top, method, level)
+        if v is not None:
+            parts.append(f"{method} {tables.sig(v)}× {words}")
+    pop = ", ".join(popcount_support(host)) or "no hardware popcount flag recorded"
+    blas = _get(host, "blas", "library") or "unknown"
+    what = "; ".join(parts) if parts else "no xnor_64 speedups measured"
+    return (f"At its largest shape (M×N×K {first['M']}×{first['N']}×{first['K']}), against "
+            f"float_blas ({blas}): {what}. Popcount here: {pop}.")
+
 
 ROOM_FIGURES = (("channels", "time"), ("channels", "speedup"), ("filters", "speedup"),
                 ("kernel", "speedup"))
@@ -214,6 +253,7 @@ def room(ds, host_row, index):
     if rows.empty:
         s.notices.append(("info", "No sweep results from this host."))
         return s
+    s.notices.append(("info", room_summary(rows, host)))
     all_rows = ds.sweep_all[ds.sweep_all["host_label"] == label]
     for param, value in ROOM_FIGURES:
         fig = figures.versus(rows, param, value)
@@ -307,32 +347,80 @@ def model_size_table(sizes):
                         formats={"compression": tables.times})
 
 
+ACCURACY_SETTINGS = ("setting_dataset", "setting_seed", "setting_epochs", "setting_hidden",
+                     "setting_binary_layers")
+
+
 def accuracy(ds):
     s = Section("accuracy", "Accuracy",
-                empty="No accuracy runs in these results.")
+                intro="What binarization costs in accuracy: a float network and its binary twin "
+                      "(first and last layers float), trained the same way; the binary one "
+                      "evaluated with numpy and through bnnbench's xnor kernel, which must agree "
+                      "prediction by prediction.",
+                empty="No accuracy runs in these results (run `bnnbench accuracy` on a host "
+                      "and include its run file).")
     df = ds.other.get("accuracy")
-    if df is not None and not df.empty:
-        s.tables.append(tables.generic(df, "accuracy", "Measured accuracy"))
+    if df is None or df.empty:
+        return s
+    df = df.assign(accuracy=pd.to_numeric(df["accuracy"], errors="coerce"))
+    settings = [c for c in ACCURACY_SETTINGS if c in df]
+    for keys, d in df.groupby(["host_label", "run_id"], sort=True):
+        acc = dict(zip(zip(d["network"], d["evaluation"]), d["accuracy"]))
+        fl = [v for (n, _), v in acc.items() if n == "float"]
+        bi = [v for (n, e), v in acc.items() if n == "binary"]
+        if fl and bi and finite(fl[0]) and finite(bi[0]):
+            s.notices.append(("info", f"{keys[0]} (run {keys[1][:8]}): float {100 * fl[0]:.1f} % "
+                                      f"→ binary {100 * bi[0]:.1f} % "
+                                      f"({100 * (bi[0] - fl[0]):+.1f} points)."))
+        if "matches_reference" in d and (d["matches_reference"] == False).any():  # noqa: E712
+            s.notices.append(("warn", f"{keys[0]} (run {keys[1][:8]}): the xnor kernel's "
+                                      f"predictions differ from numpy's: a kernel bug on this "
+                                      f"host."))
+    fig = figures.accuracy_bars(df)
+    if fig:
+        s.figures.append(fig)
+    cols = {"host_label": "host", **{c: c[len("setting_"):] for c in settings},
+            "network": "network", "evaluation": "evaluation"}
+    out = df[list(cols)].rename(columns=cols)
+    out["accuracy_%"] = 100 * df["accuracy"]
+    for c in ("correct", "test_samples", "matches_reference"):
+        if c in df:
+            out[c] = df[c]
+    out["run"] = df["run_id"].str[:8]
+    s.tables.append(tables.Table("accuracy", "Measured accuracy", out.reset_index(drop=True),
+                                 formats={"accuracy_%": lambda v: f"{v:.2f}"}))
     return s
 
 
 def profile(ds):
     s = Section("profile", "Per-layer model profile",
-                empty="No model-profile runs in these results.")
+                intro="Each layer of a model lowered to its GEMM and timed by each method: where "
+                      "a model's time goes, and which layers binarization speeds up. Speedups "
+                      "are over float_blas on the same layer, in the same run.",
+                empty="No model-profile runs in these results (run `bnnbench profile` on a host "
+                      "and include its run file).")
     df = ds.other.get("profile")
     if df is None or df.empty:
         return s
-    label_col = next((c for c in ("layer", "name") if c in df), None)
-    value_col = next((c for c in ("median_s", "time_s", "seconds") if c in df), None)
-    for host in df["host_label"].unique():
-        d = df[df["host_label"] == host]
-        if label_col and value_col:
-            v = pd.to_numeric(d[value_col], errors="coerce") * 1e3
-            fig = figures.bars(d.assign(_ms=v), label_col, "_ms", f"{host}: time per layer",
-                               "median time (ms)")
-            if fig:
-                s.figures.append(fig)
-    s.tables.append(tables.generic(df, "profile", "Per-layer profile rows"))
+    for (host, model), d in df.groupby(["host_label", "model"], sort=True):
+        top = d["threads"].max()
+        d = d[(d["threads"] == top) & d["median_s"].notna()]
+        fig = figures.layer_bars(d.assign(_ms=d["median_s"] * 1e3),
+                                 f"{host}: {model}, {top} thread{'s' if top != 1 else ''}")
+        if fig:
+            s.figures.append(fig)
+    # Model order of layers, as the run lists them; then methods in their usual order.
+    layer_pos = {k: i for i, k in enumerate(dict.fromkeys(zip(df["model"], df["layer"])))}
+    d = df.assign(_m=df["method"].map(tables.METHOD_ORDER).fillna(99),
+                  _l=[layer_pos[k] for k in zip(df["model"], df["layer"])])
+    d = d.sort_values(["host_label", "model", "threads", "_l", "_m"], kind="stable")
+    out = pd.DataFrame({
+        "host": d["host_label"], "model": d["model"], "layer": d["layer"],
+        "binary": d["binary"], "threads": d["threads"], "method": d["method"],
+        "M": d["M"], "N": d["N"], "K": d["K"], "median_ms": d["median_s"] * 1e3,
+        "speedup": d["speedup"], "verified": d["verified"], "run": d["run_id"].str[:8]})
+    s.tables.append(tables.Table("profile", "Per-layer times", out.reset_index(drop=True),
+                                 formats={"speedup": tables.times}))
     return s
 
 
