@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .data import BASELINE
 from .tables import KEY_METHODS, METHOD_ORDER
@@ -51,11 +51,20 @@ def host_color(i):
     return _PALETTE[i % len(_PALETTE)]
 
 
-def _new(width=4.3, height=3.0, ncols=1, legend=0.0):
-    """A figure of `ncols` panels; `legend` inches on the right for one
-    shared legend (the same method has the same colour in every panel)."""
-    fig = MplFigure(figsize=(width * ncols + legend, height), dpi=_DPI, layout="constrained")
+def _new(width=4.3, height=3.0, ncols=1, legend=0.0, left=0.8, bottom=0.55, top=0.32,
+         gap=0.8):
+    """A figure of `ncols` panels of `width` inches; `legend` inches on the
+    right for one shared legend (a method has the same colour in every panel).
+    Margins are fixed in inches rather than found by a layout engine, which
+    would draw every figure twice."""
+    total = width * ncols + legend
+    fig = MplFigure(figsize=(total, height), dpi=_DPI)
     FigureCanvasAgg(fig)
+    right = total - legend - 0.15
+    axis_w = (right - left - gap * (ncols - 1)) / ncols
+    fig.subplots_adjust(left=left / total, right=right / total, bottom=bottom / height,
+                        top=1 - top / height, wspace=gap / axis_w if ncols > 1 else 0.2)
+    fig._bnn_legend_at = ((right + 0.1) / total, 1 - top / height)
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
 
@@ -72,13 +81,17 @@ def _legend(fig, axes):
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
     if handles:
-        fig.legend(list(handles.values()), list(handles.keys()), loc="outside right upper",
-                   fontsize=8, frameon=False)
+        fig.legend(list(handles.values()), list(handles.keys()), loc="upper left",
+                   bbox_to_anchor=getattr(fig, "_bnn_legend_at", (0.8, 0.9)), fontsize=8,
+                   frameon=False, borderaxespad=0)
 
 
-def _plain_log_axis(axis):
+def _plain_log_axis(axis, subs=None):
     """1, 10, 0.01 rather than mathtext powers: easier to read, and mathtext
-    layout is most of the drawing time."""
+    layout is most of the drawing time. `subs` (e.g. 1, 2, 5) labels more
+    than the decades, for axes that span only one or two of them."""
+    if subs:
+        axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -144,7 +157,7 @@ def versus(rows, param, value):
         ax.set_xlabel(PARAM_TITLES.get(param, param))
         if value == "time":
             ax.set_yscale("log")
-            _plain_log_axis(ax.yaxis)
+            _plain_log_axis(ax.yaxis, subs=(1.0, 2.0, 5.0))
             ax.set_ylabel("median time (ms, log)")
         else:
             ax.axhline(1, color="#333", lw=0.8, ls=":")
@@ -255,8 +268,10 @@ def comparison(long, hosts, emulated=()):
     if len(shapes) > 16:
         shapes = shapes[-16:]   # the largest; the table has every one
     present = [h for h in hosts if h in set(long["host"])]
-    fig, axes = _new(width=max(3.2, 0.3 * len(shapes) * len(present) + 1.2), height=3.2,
-                     ncols=len(picks), legend=1.9)
+    rotate = len(shapes) > 4
+    fig, axes = _new(width=max(3.2, 0.3 * len(shapes) * len(present) + 1.2),
+                     height=3.6 if rotate else 3.2, ncols=len(picks), legend=1.9,
+                     bottom=1.0 if rotate else 0.5)
     width = 0.8 / max(1, len(present))
     x = np.arange(len(shapes))
     for ax, (m, level, d) in zip(axes, picks):
@@ -289,18 +304,56 @@ def _short_shape(s, shapes):
     return " ".join(f"{names[i]}{s[i]}" for i in varying)
 
 
-def bars(df, label_col, value_col, title, xlabel, caption="", limit=40):
-    """Horizontal bars, one per row (e.g. per-layer profile of one host)."""
-    d = df[[label_col, value_col]].dropna()
+def layer_bars(d, title, limit=40):
+    """Per-layer median time (ms, log) as horizontal bars, a bar per method,
+    layers in model order (as the run lists them)."""
     if d.empty:
         return None
-    d = d.head(limit)
-    fig, (ax,) = _new(width=6.4, height=max(1.8, 0.26 * len(d) + 0.9))
-    y = np.arange(len(d))
-    ax.barh(y, d[value_col].astype(float), color=_PALETTE[0])
+    layers = list(dict.fromkeys(d["layer"]))[:limit]
+    methods = _methods(d)[:6]
+    height = max(2.0, 0.18 * len(layers) * max(1, len(methods)) ** 0.5 + 1.0)
+    fig, (ax,) = _new(width=5.6, height=height, legend=1.7, left=1.5)
+    bar = 0.8 / len(methods)
+    y = np.arange(len(layers))
+    for i, m in enumerate(methods):
+        dm = d[d["method"] == m].drop_duplicates("layer").set_index("layer")["_ms"]
+        ax.barh(y + (i - (len(methods) - 1) / 2) * bar, [dm.get(lay, np.nan) for lay in layers],
+                bar, label=text(m), color=method_color(m))
     ax.set_yticks(y)
-    ax.set_yticklabels([text(v, 32) for v in d[label_col]], fontsize=7)
+    ax.set_yticklabels([text(v, 28) for v in layers], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
+    ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
+    ax.set_xlabel("median time (ms, log)")
     ax.grid(True, axis="x", alpha=0.3)
-    return Figure(title, _encode(fig), caption)
+    _legend(fig, [ax])
+    return Figure(title, _encode(fig), "Layers top to bottom in model order.")
+
+
+def accuracy_bars(df):
+    """Test accuracy of each network and evaluation, per accuracy run."""
+    d = df[df["accuracy"].notna()]
+    if d.empty:
+        return None
+    runs = list(dict.fromkeys(zip(d["host_label"], d["run_id"])))[:12]
+    evals = list(dict.fromkeys(zip(d["network"], d["evaluation"])))[:6]
+    fig, (ax,) = _new(width=max(3.6, 1.1 * len(runs) + 1.2), height=3.0, legend=2.4,
+                      bottom=0.6)
+    bar = 0.8 / max(1, len(evals))
+    x = np.arange(len(runs))
+    for i, (net, ev) in enumerate(evals):
+        y = []
+        for host, run in runs:
+            v = d[(d["host_label"] == host) & (d["run_id"] == run) & (d["network"] == net)
+                  & (d["evaluation"] == ev)]["accuracy"]
+            y.append(100 * float(v.iloc[0]) if len(v) else np.nan)
+        ax.bar(x + (i - (len(evals) - 1) / 2) * bar, y, bar, color=_PALETTE[i % len(_PALETTE)],
+               label=text(f"{net}: {ev}", 36))
+    ax.set_xticks(x)
+    ax.set_xticklabels([text(h, 16) + f"\n{r[:8]}" for h, r in runs], fontsize=7)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(True, axis="y", alpha=0.3)
+    _legend(fig, [ax])
+    return Figure("Test accuracy", _encode(fig), "Per host and run: the float network, its "
+                  "binary twin in numpy, and the binary twin through the xnor kernel.")
