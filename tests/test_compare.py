@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from bnnbench import results
+from bnnbench.cli import main
 
 FAST = ["--quick", "--threads", "1,2", "--min-time", "0", "--repeat", "1", "--quiet"]
 
@@ -62,31 +63,38 @@ def test_csv_matches_the_frame(results_dir):
     assert set(out["host_a"]) == {"desk"} and set(out["host_b"]) == {"pi"}
 
 
-def test_table_and_json(results_dir):
+def compare(capsys, *args):
+    """The command in-process (the CSV test above runs it as a user would)."""
+    code = main(["compare", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_table_and_json(results_dir, capsys):
     tmp, _ = results_dir
-    proc = bnnbench("compare", "desk", "pi", "--results", str(tmp))
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    code, out, err = compare(capsys, "desk", "pi", "--results", str(tmp))
+    assert code == 0, err
+    lines = out.splitlines()
     assert lines[0].startswith("A = desk:") and lines[1].startswith("B = pi: ARMv7")
     assert "armv7l" in lines[1]
     header = lines[4].split()
     assert header[:2] == ["method", "channels"] and "A/B_time" in header
     assert any(line.split()[0] == "binarize_xnor_64_omp" for line in lines[5:])
-    js = json.loads(bnnbench("compare", "pi", "desk", "--results", str(tmp),
-                             "--format", "json").stdout)
-    assert js["host_a"] == "pi" and len(js["rows"]) == len(lines) - 5
+    code, out, _ = compare(capsys, "pi", "desk", "--results", str(tmp), "--format", "json")
+    js = json.loads(out)
+    assert code == 0 and js["host_a"] == "pi" and len(js["rows"]) == len(lines) - 5
 
 
-def test_emulated_host_is_named(results_dir):
+def test_emulated_host_is_named(results_dir, capsys):
     tmp, _ = results_dir
-    proc = bnnbench("compare", "desk", "pi-qemu", "--results", str(tmp))
-    assert proc.returncode == 0, proc.stderr
-    assert "EMULATED by qemu-arm" in proc.stdout.splitlines()[1]
+    code, out, err = compare(capsys, "desk", "pi-qemu", "--results", str(tmp))
+    assert code == 0, err
+    assert "EMULATED by qemu-arm" in out.splitlines()[1]
 
 
-def test_unknown_host_lists_the_labels(results_dir):
+def test_unknown_host_lists_the_labels(results_dir, capsys):
     tmp, _ = results_dir
-    proc = bnnbench("compare", "desk", "toaster", "--results", str(tmp))
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == ("bnnbench compare: error: host 'toaster' not found in the "
-                                   "results; hosts: 'desk', 'pi', 'pi-qemu'")
+    code, _, err = compare(capsys, "desk", "toaster", "--results", str(tmp))
+    assert code == 2
+    assert err.strip() == ("bnnbench compare: error: host 'toaster' not found in the "
+                           "results; hosts: 'desk', 'pi', 'pi-qemu'")

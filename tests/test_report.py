@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from bnnbench import results
+from bnnbench.cli import main
 from bnnbench.report import build_report, data
 
 FAST = ["--quick", "--min-time", "0", "--repeat", "1", "--quiet"]
@@ -279,13 +280,13 @@ def test_odd_but_valid_values_never_crash(tmp_path, hosts):
     assert "Fraction of peak" in page
 
 
-def test_empty_and_missing_inputs(tmp_path):
-    proc = bnnbench("report", str(tmp_path), "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "no bnnbench run files" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
-    proc = bnnbench("report", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "no such file or directory" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+def test_empty_and_missing_inputs(tmp_path, capsys):
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no bnnbench run files" in err and len(err.strip().splitlines()) == 1
+    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file or directory" in err and len(err.strip().splitlines()) == 1
 
 
 def test_one_host_says_there_is_nothing_to_compare(tmp_path, hosts):
