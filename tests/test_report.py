@@ -12,7 +12,7 @@ import pytest
 
 from bnnbench import results
 from bnnbench.cli import main
-from bnnbench.report import build_report, data
+from bnnbench.report import build_report, data, sections
 
 FAST = ["--quick", "--min-time", "0", "--repeat", "1", "--quiet"]
 HOSTILE = "<script>alert(1)</script>"
@@ -268,16 +268,31 @@ def test_odd_but_valid_values_never_crash(tmp_path, hosts):
     run["rows"].append(dict(run["rows"][2]))
     run["rows"].append(dict(run["rows"][3], channels=0, method="xnor_32_omp"))
     (tmp_path / "odd.json").write_text(json.dumps(run))
+    # A second host whose label would be a broken matplotlib formula.
+    rewrite(files["ws"], tmp_path / "math.json", "7" * 32, label="$\\frac{ws")
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # nothing may even warn
         files_out = build_report([str(tmp_path)], str(tmp_path / "out"))
     assert files_out.problems == [] and files_out.skipped == []
     ds = files_out.dataset
-    assert set(ds.sweep["run_id"]) == {"c" * 32} and set(ds.sweep["host_label"]) == {"$odd$ host"}
-    assert len(ds.sweep) == len(json.loads(files["server"].read_text())["rows"])
+    odd = ds.sweep[ds.sweep["host_label"] != "$\\frac{ws"]
+    assert set(odd["run_id"]) == {"c" * 32} and set(odd["host_label"]) == {"$odd$ host"}
+    assert len(odd) == len(json.loads(files["server"].read_text())["rows"])
     page = (tmp_path / "out" / "report.html").read_text()
-    assert "123 G popcount/s" in page and "9.50 GB/s" in page   # probe peaks on the card
+    assert "123 Gbit-op/s popcount, 9.50 GB/s copy" in page   # probe peaks on the card
     assert "Fraction of peak" in page
+    assert "Speedup over float_blas, host by host" in page   # drew both labels
+
+
+def test_probe_peaks_per_thread_count():
+    probe = {"popcount_method": "avx512_vpopcntdq",
+             "threads": {"1": {"popcount_gops": 180.0, "fma_gflops": 60.5, "copy_gbs": 11.0},
+                         "2": {"popcount_gops": 350.0, "fma_gflops": "bad"}}}
+    card = dict(sections.host_card({"label": "x", "arch": "x86_64", "probe": probe}))
+    assert card["probed peaks, 1 thread"] == ("180 Gbit-op/s popcount, 60.5 GFLOP/s FMA, "
+                                              "11.0 GB/s copy")
+    assert card["probed peaks, 2 threads"] == "350 Gbit-op/s popcount"
+    assert card["probe popcount"] == "avx512_vpopcntdq"
 
 
 def test_empty_and_missing_inputs(tmp_path, capsys):

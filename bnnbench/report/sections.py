@@ -112,14 +112,43 @@ def host_card(host):
             else None, "OpenMP" if build.get("openmp") is True else "no OpenMP") if p))
         add("compiler flags", build.get("cflags"))
     add("OMP_NUM_THREADS", host.get("omp_num_threads_env"))
-    probe = host.get("probe") if isinstance(host.get("probe"), dict) else {}
-    units = {"popcount_gops": "G popcount/s", "fma_gflops": "GFLOP/s (FMA)",
-             "copy_gbs": "GB/s (copy)"}
-    peaks = [f"{sig(_num(probe[k]))} {u}" for k, u in units.items() if _num(probe.get(k))]
-    add("probed peaks", "; ".join(peaks) if peaks else None)
+    for name, value in probe_lines(host.get("probe")):
+        add(name, value)
     if host.get("emulated") is True:
         add("emulated by", host.get("emulator") or "an emulator")
     add("hostname", host.get("hostname"))
+    return rows
+
+
+PROBE_UNITS = {"popcount_gops": "Gbit-op/s popcount", "fma_gflops": "GFLOP/s FMA",
+               "copy_gbs": "GB/s copy", "pack_gbs": "GB/s sign+pack"}
+
+
+def _peaks(d):
+    if not isinstance(d, dict):
+        return None
+    parts = [f"{sig(_num(d[k]))} {u}" for k, u in PROBE_UNITS.items() if _num(d.get(k))]
+    return ", ".join(parts) or None
+
+
+def probe_lines(probe):
+    """Card rows for the roofline probe: flat peaks, or peaks per thread
+    count ({"threads": {"1": {...}, "4": {...}}}) with the popcount used."""
+    if not isinstance(probe, dict):
+        return []
+    rows = []
+    per_thread = probe.get("threads")
+    if isinstance(per_thread, dict):
+        for t, d in sorted(per_thread.items(), key=lambda kv: (len(str(kv[0])), str(kv[0]))):
+            peaks = _peaks(d)
+            if peaks:
+                rows.append((f"probed peaks, {t} thread{'' if str(t) == '1' else 's'}", peaks))
+    else:
+        peaks = _peaks(probe)
+        if peaks:
+            rows.append(("probed peaks", peaks))
+    if rows and isinstance(probe.get("popcount_method"), str):
+        rows.append(("probe popcount", probe["popcount_method"]))
     return rows
 
 
