@@ -99,15 +99,16 @@ BNN_DEFINE_SPLIT_A(uint64_t, u64)
  * makes unaligned loads and stores through the type legal. */
 typedef float bnn_v8f __attribute__((vector_size(32), aligned(4)));
 
-/* c[r*ldc + j] (+)= sum_k ap[k*MR + r] * bp[k*NR + j] over one MR x NR tile. */
-static inline void bnn_float_tile(const float *ap, const float *bp, ptrdiff_t kc,
+/* c[r*ldc + j] (+)= sum_k ap[k*MR + r] * bp[k*ldb + j] over one MR x NR tile:
+ * bp is a packed panel (ldb = NR) or B itself (ldb = N). */
+static inline void bnn_float_tile(const float *ap, const float *bp, ptrdiff_t ldb, ptrdiff_t kc,
                                   float *c, ptrdiff_t ldc, int mr, int nr, int accumulate)
 {
     bnn_v8f acc[BNN_FLOAT_MR][BNN_FLOAT_NR / 8];
     memset(acc, 0, sizeof(acc));
     for (ptrdiff_t k = 0; k < kc; ++k) {
-        const bnn_v8f b0 = *(const bnn_v8f *)(bp + k * BNN_FLOAT_NR);
-        const bnn_v8f b1 = *(const bnn_v8f *)(bp + k * BNN_FLOAT_NR + 8);
+        const bnn_v8f b0 = *(const bnn_v8f *)(bp + k * ldb);
+        const bnn_v8f b1 = *(const bnn_v8f *)(bp + k * ldb + 8);
         const float *a = ap + k * BNN_FLOAT_MR;
         for (int r = 0; r < BNN_FLOAT_MR; ++r) {
             acc[r][0] += a[r] * b0;

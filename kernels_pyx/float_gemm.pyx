@@ -11,11 +11,11 @@ cdef extern from "bnn_config.h":
     int BNN_FLOAT_NR
 
 cdef extern from "bnn_simd.h" nogil:
-    void bnn_float_tile(const float *ap, const float *bp, Py_ssize_t kc, float *c,
-                        Py_ssize_t ldc, int mr, int nr, int accumulate)
+    void bnn_float_tile(const float *ap, const float *bp, Py_ssize_t ldb, Py_ssize_t kc,
+                        float *c, Py_ssize_t ldc, int mr, int nr, int accumulate)
 
-# Cache blocking: a KC x NC block of packed B stays in L2, one KC x NR
-# micro-panel of it in L1 while every row panel of A streams past it.
+# Cache blocking: a KC x NR micro-panel of B stays in L1 while every row
+# panel of A (MR x KC, from L2) streams past it.
 cdef enum:
     KC = 256
     NC = 256
@@ -45,21 +45,31 @@ cdef void _pack_b(const float[:, ::1] b, Py_ssize_t k0, Py_ssize_t kc, Py_ssize_
 
 cdef void _column_block(const float *ap, const float[:, ::1] b, Py_ssize_t j0,
                         float[:, ::1] c, float *bp) noexcept nogil:
+    # Whole NR-wide panels read B in place: with a small M (64 filters) each
+    # element of B feeds only M multiply-adds, so a packing pass over B would
+    # cost about as much memory traffic as the product. Only a ragged last
+    # panel is packed (zero-padded).
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1], k = b.shape[0]
-    cdef Py_ssize_t nc = min(<Py_ssize_t>NC, n - j0), kb, k0, kc, q, i, jp
+    cdef Py_ssize_t nc = min(<Py_ssize_t>NC, n - j0), kb, k0, kc, q, i, jp, col, nr
     cdef Py_ssize_t mpanels = (m + BNN_FLOAT_MR - 1) // BNN_FLOAT_MR
     cdef Py_ssize_t npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR
+    cdef const float *panel
+    cdef Py_ssize_t ldb
     for kb in range((k + KC - 1) // KC):
         k0 = kb * KC
         kc = min(<Py_ssize_t>KC, k - k0)
-        _pack_b(b, k0, kc, j0, nc, bp)
         for jp in range(npanels):
+            col = j0 + jp * BNN_FLOAT_NR
+            nr = min(<Py_ssize_t>BNN_FLOAT_NR, nc - jp * BNN_FLOAT_NR)
+            if nr == BNN_FLOAT_NR:
+                panel, ldb = &b[k0, col], n
+            else:
+                _pack_b(b, k0, kc, col, nr, bp)
+                panel, ldb = bp, BNN_FLOAT_NR
             for q in range(mpanels):
                 i = q * BNN_FLOAT_MR
-                bnn_float_tile(ap + (q * k + k0) * BNN_FLOAT_MR, bp + jp * kc * BNN_FLOAT_NR,
-                               kc, &c[i, j0 + jp * BNN_FLOAT_NR], n,
-                               <int>min(BNN_FLOAT_MR, m - i),
-                               <int>min(BNN_FLOAT_NR, nc - jp * BNN_FLOAT_NR), k0 > 0)
+                bnn_float_tile(ap + (q * k + k0) * BNN_FLOAT_MR, panel, ldb, kc,
+                               &c[i, col], n, <int>min(BNN_FLOAT_MR, m - i), <int>nr, k0 > 0)
 
 
 def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, int threads=1):
@@ -69,9 +79,9 @@ def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, in
     cdef Py_ssize_t nblocks = (n + NC - 1) // NC
     cdef float *ap
     cdef float *bp
-    # One packed-B block per thread, allocated up front so that a failed
+    # One packed ragged panel per thread, allocated up front so that a failed
     # allocation is an exception here, never a silent wrong result later.
-    cdef Py_ssize_t bp_size = KC * ((NC + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR) * BNN_FLOAT_NR
+    cdef Py_ssize_t bp_size = KC * BNN_FLOAT_NR
     if m == 0 or n == 0:
         return
     if k == 0:
