@@ -59,8 +59,11 @@ def hosts(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("runs")
     accuracy = ["accuracy", "--epochs", "1", "--hidden", "32", "--label", "ws",
                 "--out", str(tmp / "ws")]
-    files = quick_sweeps(tmp, ["ws", "server"], extra=[accuracy])
+    profile = ["profile", "cntk-bnn", "--batch", "2", "--threads", "1", "--min-time", "0",
+               "--repeat", "1", "--quiet", "--label", "server", "--out", str(tmp / "server")]
+    files = quick_sweeps(tmp, ["ws", "server"], extra=[accuracy, profile])
     files["accuracy"] = next((tmp / "ws").glob("accuracy-*.json"))
+    files["profile"] = next((tmp / "server").glob("profile-*.json"))
     files["rpi4"] = rewrite(files["server"], tmp / "pi" / "rpi4.json", "a" * 32, **ARM)
     files["qemu"] = rewrite(files["server"], tmp / "pi" / "qemu.json", "e" * 32,
                             **dict(ARM, label="qemu-arm64", emulated=True,
@@ -139,26 +142,24 @@ def test_accuracy_run_is_shown(cli_report, hosts):
     assert "Test accuracy" in section and "→ binary" in section
 
 
-def test_profile_rows_get_a_chart_per_host(tmp_path, hosts):
-    """A per-layer profile run (made from the schema: the fields results.py
-    requires of kind "profile") shows as bars per host and a table."""
+def test_profile_run_gets_a_chart_and_totals(cli_report, hosts):
+    _, out, page = cli_report
     _, files = hosts
-    run = json.loads(files["server"].read_text())
-    run.update(kind="profile", run_id="1" * 32, rows=[])
-    for layer, k, binary in (("conv1", 27, False), ("conv2", 288, True)):
-        for method in ("float_blas", "xnor_64"):
-            t = k * 1e-5 if method == "float_blas" else k * 2e-6
-            run["rows"].append(dict(model="cntk-bnn", layer=layer, method=method, threads=1,
-                                    batch=8, M=32, N=1800, K=k, binary=binary, verified=True,
-                                    samples_s=[t], min_s=t, median_s=t, iqr_s=0.0))
-    (tmp_path / "profile.json").write_text(json.dumps(run))
-    result = build_report([str(tmp_path), str(files["ws"])], str(tmp_path / "out"))
-    assert result.problems == []
-    section = open(result.html).read().split('<section id="profile"')[1].split("</section>")[0]
+    run = json.loads(files["profile"].read_text())
+    section = page.split('<section id="profile"')[1].split("</section>")[0]
     assert "server: cntk-bnn, 1 thread" in section and section.count("<img ") == 1
-    table = pd.read_csv(tmp_path / "out" / "profile.csv")
-    x = table[(table["layer"] == "conv2") & (table["method"] == "xnor_64")].iloc[0]
-    assert x["speedup"] == pytest.approx(5.0) and x["median_ms"] == pytest.approx(288 * 2e-3)
+    table = pd.read_csv(out / "profile.csv")
+    assert len(table) == len(run["rows"])
+    for row in run["rows"]:
+        got = table[(table["layer"] == row["layer"]) & (table["method"] == row["method"])]
+        assert got["median_ms"].iloc[0] == pytest.approx(1e3 * row["median_s"])
+    base = {r["layer"]: r["median_s"] for r in run["rows"] if r["method"] == "float_blas"}
+    x = table[(table["method"] == "xnor_64") & table["binary"]].iloc[0]
+    want = base[x["layer"]] / (x["median_ms"] / 1e3)
+    assert x["speedup"] == pytest.approx(want)
+    whole = pd.read_csv(out / "profile_totals.csv")
+    float_s = sum(base.values())
+    assert whole["float_ms"].iloc[0] == pytest.approx(1e3 * float_s)
 
 
 def test_corrupt_file_skipped_with_warning(cli_report, hosts):

@@ -448,9 +448,37 @@ def profile(ds):
         "binary": d["binary"], "threads": d["threads"], "method": d["method"],
         "M": d["M"], "N": d["N"], "K": d["K"], "median_ms": d["median_s"] * 1e3,
         "speedup": d["speedup"], "verified": d["verified"], "run": d["run_id"].str[:8]})
+    whole = profile_totals(df)
+    if not whole.empty:
+        s.tables.append(tables.Table(
+            "profile_totals", "Whole network", whole,
+            caption="float = float_blas on every layer; binary = the method on the binary "
+                    "layers and float_blas on the float ones (first and last), as a binary "
+                    "network runs them; both from the same run and thread count.",
+            formats={"speedup": tables.times}))
     s.tables.append(tables.Table("profile", "Per-layer times", out.reset_index(drop=True),
                                  formats={"speedup": tables.times}))
     return s
+
+
+def profile_totals(df):
+    """Whole-network float and binary times per host, model, run and threads,
+    summed by bnnbench.profile.totals (one rule for the CLI and the report)."""
+    try:
+        from ..profile import totals
+    except ImportError:
+        return pd.DataFrame()
+    recs = []
+    for (host, model, run_id), d in df.groupby(["host_label", "model", "run_id"], sort=True):
+        rows = d.to_dict("records")
+        methods = [m for m in dict.fromkeys(d["method"]) if m != BASELINE and m in
+                   tables.METHOD_ORDER]
+        for t in totals(rows, methods, sorted(d["threads"].unique())):
+            recs.append({"host": host, "model": model, "threads": t["threads"],
+                         "method": t["method"], "float_ms": 1e3 * t["float_s"],
+                         "binary_ms": 1e3 * t["binary_s"], "speedup": t["speedup"],
+                         "run": run_id[:8]})
+    return pd.DataFrame.from_records(recs)
 
 
 def _optional_table(module, names):
