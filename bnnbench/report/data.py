@@ -18,7 +18,8 @@ SHAPE = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
 GROUP = SHAPE + ["threads"]
 BASELINE = "float_blas"
 UNLABELLED = "(unlabelled)"
-# The host columns a room's card shows, in order; anything else is kept in the CSV.
+# Row fields that must be numbers for the arithmetic; validation only checks
+# some of them, so anything else in these columns becomes NaN.
 NUMERIC_ROW_COLUMNS = ("median_s", "min_s", "iqr_s", "q1_s", "q3_s", "peak_fraction",
                        "max_abs_error")
 

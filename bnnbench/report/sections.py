@@ -1,13 +1,12 @@
 """The report's sections: each a small function from the Dataset to a Section
 that shows its data when present and says plainly when there is none."""
 import importlib
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from . import figures, tables
-from .data import BASELINE, SHAPE, finite
+from .data import BASELINE, finite, with_thread_level
 
 POPCOUNT_FLAGS = {
     "avx512_vpopcntdq": "AVX-512 VPOPCNTDQ (vector popcount)",
@@ -183,7 +182,6 @@ def glance(ds):
                       "the results/ directories to one place and pass them to bnnbench report.")
     if ds.sweep.empty:
         return s
-    from .data import with_thread_level
     df = with_thread_level(ds.sweep)
     recs = []
     for _, h in ds.hosts.iterrows():
@@ -243,7 +241,6 @@ def headline(recs):
 
 def room_summary(rows, host):
     """One sentence: what binarization bought here, and the hardware behind it."""
-    from .data import with_thread_level
     top = _largest(with_thread_level(rows))
     first = top.iloc[0]
     parts = []
@@ -574,8 +571,4 @@ def build(ds):
     return head, rooms, tail, problems
 
 
-def _is_nan(v):
-    return isinstance(v, float) and math.isnan(v)
-
-
-__all__ = ["Section", "build", "host_card", "popcount_support", "SHAPE"]
+__all__ = ["Section", "build", "host_card", "popcount_support"]

@@ -5,6 +5,7 @@ Speedups here are always the `speedup` column results.add_speedups made
 inside one run; cross-host numbers are ratios of those, or of throughputs.
 """
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -93,11 +94,6 @@ def method_sort(df, extra=()):
     keys = [k for k in (*extra, "filters", "kernel", "batch", "out_size", "channels", "threads")
             if k in df]
     return df.assign(_m=order).sort_values(keys + ["_m", "method"]).drop(columns="_m")
-
-
-def shape_label(row):
-    return (f"c={row['channels']} f={row['filters']} k={row['kernel']}"
-            f" b={row['batch']} o={row['out_size']}")
 
 
 # ------------------------------------------------------------------ rooms
@@ -244,5 +240,4 @@ def generic(df, name, title, caption="", drop_prefixes=("host_",), keep=("host_l
 
 
 def _slug(text):
-    import re
     return re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")[:40] or "host"
