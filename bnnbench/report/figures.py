@@ -236,13 +236,16 @@ def peak_fraction(rows):
                     color=method_color(m))
         ax.set_xscale("log", base=2)
         _plain_log_axis(ax.xaxis)
+        ax.set_xticks(sorted(sub["K"].unique()))
         ax.set_xlabel("K = kernel² · channels")
         ax.set_ylabel("% of probed peak")
         ax.set_ylim(bottom=0)
         ax.set_title(f"{t} thread{'s' if t != 1 else ''}", fontsize=10)
         ax.grid(True, alpha=0.3)
     _legend(fig, axes)
-    caption = "Throughput as a share of the peak the host's probe measured"
+    caption = ("Throughput as a share of the peak the host's probe measured (float methods "
+               "against FMA, xnor methods against popcount, at the same thread count). Above "
+               "100 %: the probe read a lower peak than the kernel reached, e.g. on a busy host")
     caption += f" (fixed: {_fixed_text(fixed)})." if fixed else "."
     return Figure("Fraction of peak", _encode(fig), caption)
 

@@ -209,7 +209,9 @@ def compare_hosts(sweep, a, b):
     median times and speedups, and the time ratio a / b."""
     df = with_thread_level(sweep)
     cols = ["method", "level"] + SHAPE
-    keep = cols + ["threads", "median_s", "speedup"]
+    if "noisy" not in df:
+        df = df.assign(noisy=False)
+    keep = cols + ["threads", "median_s", "speedup", "noisy"]
     da = df[df["host_label"] == a][keep]
     db = df[df["host_label"] == b][keep]
     m = da.merge(db, on=cols, suffixes=("_a", "_b"))
@@ -221,6 +223,9 @@ def compare_hosts(sweep, a, b):
         "median_ms_a": m["median_s_a"] * 1e3, "median_ms_b": m["median_s_b"] * 1e3,
         "speedup_a": m["speedup_a"], "speedup_b": m["speedup_b"],
         "time_a/b": m["median_s_a"] / m["median_s_b"],
+        # Which side's samples spread more than 10 % of their median (IQR).
+        "noisy": [("A" if na is True else "") + ("B" if nb is True else "")
+                  for na, nb in zip(m["noisy_a"], m["noisy_b"])],
     }).reset_index(drop=True)
     return out
 
