@@ -285,6 +285,43 @@ def test_odd_but_valid_values_never_crash(tmp_path, hosts):
     assert "Speedup over float_blas, host by host" in page   # drew both labels
 
 
+def fake_asv_results(root, speedups):
+    """A minimal asv results directory (asv's format 2): one GEMM benchmark
+    over method x channels x threads, one results file per commit."""
+    root.mkdir()
+    params = [["'float_blas'", "'xnor_64'"], ["32"], ["1"]]
+    (root / "benchmarks.json").write_text(json.dumps({
+        "bench_gemm.TimeGemm.time_gemm": {"param_names": ["method", "channels", "threads"],
+                                          "params": params, "type": "time",
+                                          "unit": "seconds"}, "version": 2}))
+    (root / "box").mkdir()
+    (root / "box" / "machine.json").write_text(json.dumps(
+        {"machine": "box", "arch": "aarch64", "cpu": "Cortex-A72", "num_cpu": "4",
+         "ram": "4000000000", "version": 1}))
+    for i, speedup in enumerate(speedups):
+        (root / "box" / f"{i:08x}-env.json").write_text(json.dumps({
+            "commit_hash": f"{i + 1:x}" * 40, "env_name": "env", "date": 1_700_000_000_000 + i,
+            "python": "3.11", "version": 2, "result_columns": ["result", "params", "started_at"],
+            "results": {"bench_gemm.TimeGemm.time_gemm": [[0.1, 0.1 / speedup], params,
+                                                          1_700_000_000_000 + i]}}))
+    return root
+
+
+def test_asv_results_show_as_a_history(tmp_path, hosts):
+    pytest.importorskip("bnnbench.asv_results")
+    _, files = hosts
+    asv = fake_asv_results(tmp_path / "asv", [4.0, 8.0])
+    result = build_report([str(asv), str(files["ws"])], str(tmp_path / "out"))
+    assert result.skipped == [] and result.problems == []   # machine.json etc. are no runs
+    page = open(result.html).read()
+    section = page.split('<section id="asv"')[1].split("</section>")[0]
+    assert "box: speedup over float_blas by commit" in section
+    times = pd.read_csv(tmp_path / "out" / "asv_times.csv")
+    xnor = times[times["method"] == "xnor_64"].sort_values("date")
+    assert list(xnor["speedup"]) == pytest.approx([4.0, 8.0])
+    assert "Cortex-A72" in page.split("<h2>box")[1].split("</section>")[0]
+
+
 def test_probe_peaks_per_thread_count():
     probe = {"popcount_method": "avx512_vpopcntdq",
              "threads": {"1": {"popcount_gops": 180.0, "fma_gflops": 60.5, "copy_gbs": 11.0},

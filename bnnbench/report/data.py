@@ -7,6 +7,7 @@ any selection, so a ratio never mixes two runs or two hosts.
 """
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -45,21 +46,63 @@ def _skip(skipped, path, reason):
     skipped.append((path, reason))
 
 
+def _asv_module():
+    """bnnbench.asv_results when this version has it (asv results as runs)."""
+    try:
+        from .. import asv_results
+    except ImportError:
+        return None
+    return asv_results
+
+
+def _in_asv_results(asv, path):
+    """An asv results file sits in <results_dir>/<machine>/; asv's own
+    machine.json and benchmarks.json there are bookkeeping, not runs."""
+    if asv is None:
+        return None
+    if asv.is_bookkeeping(path):
+        return "bookkeeping"
+    if asv.is_results_dir(os.path.dirname(os.path.dirname(os.path.abspath(path)))):
+        return "results"
+    return None
+
+
+def _load_one(path, asv):
+    """(run or None, [problems]) for one file, bnnbench run or asv results."""
+    where = _in_asv_results(asv, path)
+    if where == "bookkeeping":
+        return None, []
+    if where == "results":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = asv.load_run(path)
+        # Benchmarks asv's reader had to leave out; the rest of the file is used.
+        notes = [str(w.message).replace("skipping ", "", 1) for w in caught]
+        return run, notes
+    return results.load_run(path), []
+
+
 def read_runs(paths):
     """(runs, skipped): every valid run file under `paths`, the rest with a reason.
 
     Unlike results.load_runs this also survives what validation does not
     foresee (a JSON nesting deep enough to exhaust recursion, a file that
-    vanishes mid-read) and drops a second copy of the same run."""
+    vanishes mid-read), reads asv results directories, and drops a second
+    copy of the same run."""
     runs, skipped, seen = [], [], {}
+    asv = _asv_module()
     for path in results.expand_paths(paths):
         try:
-            run = results.load_run(path)
+            run, problems = _load_one(path, asv)
         except results.RunFileError as exc:
             _skip(skipped, path, exc.reason)
             continue
         except (RecursionError, MemoryError, OSError, TypeError, ValueError) as exc:
             _skip(skipped, path, f"unreadable ({type(exc).__name__})")
+            continue
+        for problem in problems:
+            _skip(skipped, path, f"part skipped: {problem}")
+        if run is None:
             continue
         if run["run_id"] in seen:
             _skip(skipped, path, f"same run as {seen[run['run_id']]} (run_id {run['run_id']:.12})")
@@ -146,6 +189,7 @@ OTHER_KEYS = {
     "profile": ["model", "layer", "batch", "threads"],
     "accuracy": lambda df: sorted(c for c in df.columns if c.startswith("setting_"))
     + ["network", "evaluation"],
+    # asv: every commit is shown (a history is the point), so no key here.
 }
 
 
@@ -157,6 +201,29 @@ def _clean_profile(df):
     df["verified"] = df["verified"].map(lambda v: v is True)
     return df.drop_duplicates(["run_id", "model", "layer", "method", "threads", "batch"],
                               keep="last")
+
+
+def asv_speedups(df):
+    """asv time rows with a shape: float_blas median / method median at the
+    same shape and threads, inside one asv run (one commit, one environment)."""
+    df = df.copy()
+    for col in NUMERIC_ROW_COLUMNS + ("value",):
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in GROUP:
+        # track_ rows lack a shape: nullable integers keep 1 from printing as 1.0.
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
+    if "median_s" not in df or not set(GROUP) <= set(df.columns):
+        return df.assign(speedup=float("nan"))
+    df.loc[~(df["median_s"] > 0), "median_s"] = float("nan")
+    timed = df["median_s"].notna() & df[GROUP].notna().all(axis=1)
+    keys = ["run_id"] + GROUP
+    base = (df[timed & (df["method"] == BASELINE)][keys + ["median_s"]]
+            .drop_duplicates(keys).rename(columns={"median_s": "_base"}))
+    out = df.merge(base, on=keys, how="left")
+    out["speedup"] = out["_base"] / out["median_s"]
+    return out.drop(columns="_base")
 
 
 def profile_speedups(df):
@@ -297,6 +364,8 @@ def load(paths, all_runs=False):
     used = {}
     if "profile" in other:
         other["profile"] = profile_speedups(_clean_profile(other["profile"]))
+    if "asv" in other:
+        other["asv"] = asv_speedups(other["asv"])
     for kind, df in list(other.items()):
         key = OTHER_KEYS.get(kind)
         if key is None or all_runs:

@@ -333,6 +333,39 @@ def layer_bars(d, title, limit=40):
     return Figure(title, _encode(fig), "Layers top to bottom in model order.")
 
 
+def commit_history(d, title):
+    """Speedup over float_blas per commit (oldest left) for the key methods
+    at the largest shape every commit measured, one line per (method, threads)."""
+    d = d[d["method"].isin(KEY_METHODS)]
+    if d.empty:
+        return None
+    commits = (d.drop_duplicates("commit").sort_values(["_when", "commit"])["commit"].tolist())
+    per_shape = (d.assign(_size=d["M"] * d["N"] * d["K"]).groupby(list(SLICE_KEYS))
+                 .agg(n=("commit", "nunique"), size=("_size", "max")))
+    shape = per_shape.sort_values(["n", "size"]).index[-1]
+    mask = np.ones(len(d), dtype=bool)
+    for k, v in zip(SLICE_KEYS, shape):
+        mask &= (d[k] == v).to_numpy()
+    d = d[mask]
+    fig, (ax,) = _new(width=max(4.0, 0.6 * len(commits) + 2.0), legend=2.2, bottom=0.7)
+    x = {c: i for i, c in enumerate(commits)}
+    for (m, t), g in d.groupby(["method", "threads"], sort=False):
+        g = g.drop_duplicates("commit").sort_values("_when")
+        ax.plot([x[c] for c in g["commit"]], g["speedup"], marker="o", ms=4,
+                color=method_color(m), ls="-" if t == 1 else "--",
+                label=text(f"{m}, {t} thr"))
+    ax.set_xticks(range(len(commits)))
+    ax.set_xticklabels([str(c)[:8] for c in commits], rotation=30, ha="right", fontsize=7)
+    ax.set_xlim(-0.5, len(commits) - 0.5)
+    ax.set_ylim(bottom=0)
+    ax.axhline(1, color="#333", lw=0.8, ls=":")
+    ax.set_ylabel("speedup over float_blas (×)")
+    ax.grid(True, alpha=0.3)
+    _legend(fig, [ax])
+    return Figure(title, _encode(fig), f"Shape {_fixed_text(dict(zip(SLICE_KEYS, shape)))}; "
+                  f"commits oldest to newest by commit date.")
+
+
 def accuracy_bars(df):
     """Test accuracy of each network and evaluation, per accuracy run."""
     d = df[df["accuracy"].notna()]

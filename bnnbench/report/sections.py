@@ -278,6 +278,13 @@ def room(ds, host_row, index):
                                   f"device's speed. What they do show is that every kernel "
                                   f"gives exact results on this architecture and how the "
                                   f"methods rank against each other."))
+    others = {kind: df["run_id"][df["host_label"] == label].nunique()
+              for kind, df in ds.other.items()}
+    where = {"asv": "Across commits", "accuracy": "Accuracy", "profile": "Per-layer model profile"}
+    also = [f"{n} {kind} run{'s' if n != 1 else ''} (see {where.get(kind, kind)})"
+            for kind, n in others.items() if n]
+    if also:
+        s.notices.append(("info", "Also from this host: " + ", ".join(also) + "."))
     rows = ds.sweep[ds.sweep["host_label"] == label]
     if rows.empty:
         s.notices.append(("info", "No sweep results from this host."))
@@ -481,6 +488,48 @@ def profile_totals(df):
     return pd.DataFrame.from_records(recs)
 
 
+def asv_history(ds):
+    s = Section("asv", "Across commits (asv)",
+                intro="asv runs the benchmark suites over the project's history: each commit "
+                      "is one run on one machine. Speedups are over float_blas in the same "
+                      "commit's run, so a kernel change shows as a moving ratio even when the "
+                      "machine's speed drifts.",
+                empty="No asv results here (pass asv's results directory, e.g. .asv/results, "
+                      "to bnnbench report).")
+    df = ds.other.get("asv")
+    if df is None or df.empty:
+        return s
+    df = df.assign(_when=pd.to_datetime(df.get("commit_date"), utc=True, errors="coerce"))
+    timed = df[df["median_s"].notna() & df["speedup"].notna()] if "median_s" in df else df[:0]
+    for host, d in timed.groupby("host_label", sort=True):
+        fig = figures.commit_history(d, f"{host}: speedup over float_blas by commit")
+        if fig:
+            s.figures.append(fig)
+    if not timed.empty:
+        d = timed.sort_values(["host_label", "_when", "commit"], kind="stable")
+        d = tables.method_sort(d, extra=("host_label", "_when"))
+        out = pd.DataFrame({
+            "host": d["host_label"], "commit": d["commit"].astype(str).str[:10],
+            "date": d["commit_date"], "environment": d["environment"],
+            "benchmark": d["benchmark"], "method": d["method"], "channels": d["channels"],
+            "filters": d["filters"], "kernel": d["kernel"], "batch": d["batch"],
+            "threads": d["threads"], "median_ms": d["median_s"] * 1e3, "speedup": d["speedup"]})
+        s.tables.append(tables.Table("asv_times", "Timed benchmarks by commit",
+                                     out.reset_index(drop=True),
+                                     formats={"speedup": tables.times}))
+    if "asv_type" in df:
+        track = df[df["asv_type"] == "track"]
+        if not track.empty:
+            cols = [c for c in ("host_label", "commit", "commit_date", "benchmark", "method",
+                                "channels", "threads", "value", "unit") if c in track]
+            out = track.sort_values(["host_label", "_when", "benchmark"], kind="stable")[cols]
+            out = out.rename(columns={"host_label": "host"})
+            out["commit"] = out["commit"].astype(str).str[:10]
+            s.tables.append(tables.Table("asv_track", "Tracked values by commit (track_ "
+                                         "benchmarks)", out.reset_index(drop=True)))
+    return s
+
+
 def _optional_table(module, names):
     """A DataFrame from another part of bnnbench if it exists in this version."""
     try:
@@ -570,7 +619,7 @@ def build(ds):
     rooms = [safely(room, ds, row, i, problems=problems)
              for i, (_, row) in enumerate(ds.hosts.iterrows())]
     tail = [safely(fn, ds, problems=problems)
-            for fn in (model_size, accuracy, profile, published, runs_section)]
+            for fn in (model_size, accuracy, profile, asv_history, published, runs_section)]
     return head, rooms, tail, problems
 
 
