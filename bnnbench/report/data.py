@@ -46,40 +46,14 @@ def _skip(skipped, path, reason):
     skipped.append((path, reason))
 
 
-def _asv_module():
-    """bnnbench.asv_results when this version has it (asv results as runs)."""
-    try:
-        from .. import asv_results
-    except ImportError:
-        return None
-    return asv_results
-
-
-def _in_asv_results(asv, path):
-    """An asv results file sits in <results_dir>/<machine>/; asv's own
-    machine.json and benchmarks.json there are bookkeeping, not runs."""
-    if asv is None:
-        return None
-    if asv.is_bookkeeping(path):
-        return "bookkeeping"
-    if asv.is_results_dir(os.path.dirname(os.path.dirname(os.path.abspath(path)))):
-        return "results"
-    return None
-
-
-def _load_one(path, asv):
-    """(run or None, [problems]) for one file, bnnbench run or asv results."""
-    where = _in_asv_results(asv, path)
-    if where == "bookkeeping":
-        return None, []
-    if where == "results":
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            run = asv.load_run(path)
-        # Benchmarks asv's reader had to leave out; the rest of the file is used.
-        notes = [str(w.message).replace("skipping ", "", 1) for w in caught]
-        return run, notes
-    return results.load_run(path), []
+def _load_one(path):
+    """(run, [problems]) for one file. results.load_run also reads asv results
+    files where this bnnbench can; what it had to leave out of a file that
+    still loads (an unreadable benchmark) comes back as warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = results.load_run(path)
+    return run, [str(w.message).replace("skipping ", "", 1) for w in caught]
 
 
 def read_runs(paths):
@@ -87,13 +61,12 @@ def read_runs(paths):
 
     Unlike results.load_runs this also survives what validation does not
     foresee (a JSON nesting deep enough to exhaust recursion, a file that
-    vanishes mid-read), reads asv results directories, and drops a second
-    copy of the same run."""
+    vanishes mid-read), keeps what a partly readable file offers, and drops
+    a second copy of the same run."""
     runs, skipped, seen = [], [], {}
-    asv = _asv_module()
     for path in results.expand_paths(paths):
         try:
-            run, problems = _load_one(path, asv)
+            run, problems = _load_one(path)
         except results.RunFileError as exc:
             _skip(skipped, path, exc.reason)
             continue
@@ -102,8 +75,6 @@ def read_runs(paths):
             continue
         for problem in problems:
             _skip(skipped, path, f"part skipped: {problem}")
-        if run is None:
-            continue
         if run["run_id"] in seen:
             _skip(skipped, path, f"same run as {seen[run['run_id']]} (run_id {run['run_id']:.12})")
             continue
