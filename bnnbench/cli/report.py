@@ -10,9 +10,11 @@ def register(sub):
         "report", help="one HTML report (plus CSV tables) from run files of any number of hosts",
         description=(
             "Read run files (files or directories, searched recursively for *.json) from any "
-            "number of hosts and write one self-contained HTML page that opens offline: a room "
-            "per device (its fingerprint and figures), a comparison across devices, model size, "
-            "accuracy and published reference figures. Every table is also written as CSV "
+            "number of hosts (asv results directories too) and write one self-contained HTML "
+            "page that opens offline: the answer first, a comparison across devices, a room per "
+            "device (its fingerprint and figures; emulated hosts marked), then model size, "
+            "accuracy, per-layer profiles, asv history across commits and published reference "
+            "figures. Every table is also written as CSV "
             "beside the page. Speedups are always ratios inside one run on one host. Files "
             "that are corrupt or from an unknown schema are skipped with a warning. Where a "
             "host has several runs of the same shape and thread count, the newest is used "
@@ -35,6 +37,9 @@ def register(sub):
 def run(args):
     from ..report import build_report  # matplotlib is imported only when a report is made
     paths = args.paths or ["results"]
+    if not args.paths and not os.path.isdir("results"):
+        raise BnnbenchError("no results/ directory here: run `bnnbench sweep` first, or pass "
+                            "run files or directories")
     say = (lambda text: None) if args.quiet else (
         lambda text: print(f"bnnbench report: {text}", file=sys.stderr))
     try:
