@@ -1,0 +1,1 @@
+"""asv suites for bnnbench's kernels (see asv.conf.json and the README)."""
