@@ -207,7 +207,13 @@ def validate_run(run, path="<run>"):
 
 
 def load_run(path):
-    """Read and validate one run file; RunFileError names the file and reason."""
+    """Read and validate one run file; RunFileError names the file and reason.
+    A file in an asv results directory is read by bnnbench.asv_results."""
+    from . import asv_results
+    if asv_results.is_results_file(path):
+        run = asv_results.load_run(path)
+        if run is not None:
+            return run
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -227,11 +233,14 @@ def _reject_constant(name):
 
 
 def expand_paths(paths):
-    """Files as given; directories searched recursively for *.json."""
+    """Files as given; directories searched recursively for *.json, less
+    asv's own machine.json and benchmarks.json (asv's results are runs too)."""
+    from .asv_results import is_bookkeeping
     files = []
     for p in paths:
         if os.path.isdir(p):
-            files += sorted(glob.glob(os.path.join(p, "**", "*.json"), recursive=True))
+            files += [f for f in sorted(glob.glob(os.path.join(p, "**", "*.json"), recursive=True))
+                      if not is_bookkeeping(f)]
         elif os.path.exists(p):
             files.append(p)
         else:
