@@ -43,3 +43,50 @@ test-portable: $(STAMP)
 
 clean:
 	rm -rf build $(VENV) bnnbench/*.so kernels_pyx/*.c *.egg-info
+
+# ---------------------------------------------------------------------------
+# asv: the kernels across the project's history (README: "Tracking kernels
+# across commits with asv"). asv builds every commit into its own virtualenv
+# under .asv/env; results and HTML go to .asv/results and .asv/html.
+ASV         := $(BIN)/asv
+ASV_MACHINE ?= $(shell uname -n)
+ASV_COMMITS ?= 3
+ASV_ARGS    ?=
+ASV_BASE    ?= HEAD~1
+ASV_NEW     ?= HEAD
+ASV_PORT    ?= 8080
+ASV_RESULTS := .asv/results
+
+.PHONY: asv-machine asv-run asv-quick asv-publish asv-preview asv-compare asv-check
+
+# asv's machine description without questions, and bnnbench's fingerprint of
+# this host beside it (.asv/results/<machine>/bnnbench-host.jsonl).
+asv-machine: $(STAMP)
+	$(ASV) machine --yes --machine '$(ASV_MACHINE)' > /dev/null
+	$(BIN)/python -m bnnbench.asv_results save-host --results $(ASV_RESULTS) \
+	    --machine '$(ASV_MACHINE)'
+
+# Every suite on each of the last ASV_COMMITS commits (first parents of HEAD).
+asv-run: asv-machine
+	@mkdir -p .asv
+	git rev-list --first-parent -n $(ASV_COMMITS) HEAD > .asv/commits.txt
+	$(ASV) run --machine '$(ASV_MACHINE)' --record-samples $(ASV_ARGS) HASHFILE:.asv/commits.txt
+
+# The same with one sample per benchmark: a smoke test, minutes per commit.
+asv-quick:
+	$(MAKE) asv-run ASV_ARGS='--quick $(ASV_ARGS)'
+
+asv-publish: $(STAMP)
+	$(ASV) publish
+
+asv-preview: asv-publish
+	$(ASV) preview --port $(ASV_PORT)
+
+asv-compare: $(STAMP)
+	$(ASV) compare --machine '$(ASV_MACHINE)' $(ASV_BASE) $(ASV_NEW)
+
+# CI: asv.conf.json and the suites import and check, without running them.
+asv-check: $(STAMP)
+	$(ASV) check --python=same
+
+test: asv-check
