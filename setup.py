@@ -24,6 +24,10 @@ from setuptools.command.build_ext import build_ext
 
 OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
 PLAIN_PROBE = "int main(void){return 0;}\n"
+# Fails only on 32-bit ARM with NEON off; then NEON_PROBE checks a fix.
+NEON_OFF_PROBE = ("#if defined(__arm__) && !defined(__aarch64__) && !defined(__ARM_NEON)\n"
+                  "#error NEON is off\n#endif\n" + PLAIN_PROBE)
+NEON_PROBE = "#ifndef __ARM_NEON\n#error no NEON\n#endif\n" + PLAIN_PROBE
 
 
 def _env_on(name):
@@ -47,6 +51,8 @@ class BuildExt(build_ext):
 
     def _choose_flags(self):
         compile_flags, link_flags = [], []
+        # Probes see the user's flags too: a -mcpu there changes what NEON needs.
+        extra = shlex.split(os.environ.get("BNNBENCH_CFLAGS", ""))
         for flag in ("-O3", "-fno-strict-aliasing"):
             if self._compiles([flag]):
                 compile_flags.append(flag)
@@ -58,6 +64,13 @@ class BuildExt(build_ext):
                 if self._compiles([flag]):
                     compile_flags.append(flag)
                     break
+            # 32-bit ARM gcc keeps its configured FPU (plain vfp on Raspberry Pi
+            # OS) whatever core -mcpu names, which hides NEON from the kernels;
+            # -mfpu=auto (gcc >= 8) takes the FPU of that core, so a core
+            # without NEON still gets none.
+            if (not self._compiles(compile_flags + extra, NEON_OFF_PROBE)
+                    and self._compiles(compile_flags + ["-mfpu=auto"] + extra, NEON_PROBE)):
+                compile_flags.append("-mfpu=auto")
         openmp = False
         if not _env_on("BNNBENCH_NO_OPENMP"):
             for flag in ("-fopenmp", "-Xpreprocessor -fopenmp"):
@@ -67,7 +80,7 @@ class BuildExt(build_ext):
                     link_flags += parts
                     openmp = True
                     break
-        compile_flags += shlex.split(os.environ.get("BNNBENCH_CFLAGS", ""))
+        compile_flags += extra
         return compile_flags, link_flags, portable, openmp
 
     def build_extensions(self):
