@@ -90,3 +90,20 @@ asv-check: $(STAMP)
 	$(ASV) check --python=same
 
 test: asv-check
+
+# ---------------------------------------------------------------------------
+# Raspberry Pi without a Pi (README: "Running on a Raspberry Pi"). On an
+# x86-64 Debian/Ubuntu machine: installs cross compilers and qemu-user (apt)
+# on first use, unpacks Debian bookworm's arm64/armhf Python into .arm/, builds
+# the kernels there as a Pi would and checks them under qemu-user.
+ARM_ARCHS ?= aarch64 armv7l
+
+.PHONY: arm-verify arm-sweep
+
+# NEON and portable builds of every ARM_ARCHS, `bnnbench verify` on each.
+arm-verify: $(STAMP)
+	tools/arm/arm.sh verify $(ARM_ARCHS)
+
+# A --quick sweep under qemu-aarch64 into results/; its host says emulated.
+arm-sweep: $(STAMP)
+	tools/arm/arm.sh sweep aarch64 results
