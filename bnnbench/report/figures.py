@@ -251,10 +251,11 @@ def peak_fraction(rows):
 
 
 def comparison(long, hosts, emulated=()):
-    """Grouped bars: per shape, each host's speedup of the key methods over its
-    own float_blas (xnor_64 at 1 thread, the _omp methods at all threads)."""
+    """Grouped bars, a figure per key method: per shape, each host's speedup
+    over its own float_blas (xnor_64 at 1 thread, the _omp methods at all
+    threads). A list, empty when there is nothing to draw."""
     if long.empty:
-        return None
+        return []
     picks = []
     for m in KEY_METHODS:
         level = "1" if not m.endswith("_omp") else "all"
@@ -262,7 +263,7 @@ def comparison(long, hosts, emulated=()):
         if not d.empty:
             picks.append((m, level, d))
     if not picks:
-        return None
+        return []
     shared = None
     for _, _, d in picks:
         keys = set(map(tuple, d[["channels", "filters", "kernel", "batch", "out_size"]].values))
@@ -272,32 +273,37 @@ def comparison(long, hosts, emulated=()):
         shapes = shapes[-16:]   # the largest; the table has every one
     present = [h for h in hosts if h in set(long["host"])]
     rotate = len(shapes) > 4
-    fig, axes = _new(width=max(3.2, 0.3 * len(shapes) * len(present) + 1.2),
-                     height=3.6 if rotate else 3.2, ncols=len(picks), legend=1.9,
-                     bottom=1.0 if rotate else 0.5)
     width = 0.8 / max(1, len(present))
     x = np.arange(len(shapes))
-    for ax, (m, level, d) in zip(axes, picks):
+    out = []
+    # One figure per method (rather than panels side by side) so each stays
+    # legible at page width however many hosts and shapes there are.
+    for m, level, d in picks:
+        fig, (ax,) = _new(width=max(3.8, 0.22 * len(shapes) * len(present) + 1.3),
+                          height=3.4 if rotate else 3.0, legend=1.7,
+                          bottom=0.95 if rotate else 0.5)
         for i, h in enumerate(present):
             dh = d[d["host"] == h].set_index(["channels", "filters", "kernel", "batch",
                                               "out_size"])["speedup"]
             y = [dh.get(s, np.nan) for s in shapes]
             name = text(h, 24) + (" (emulated)" if h in emulated else "")
             ax.bar(x + (i - (len(present) - 1) / 2) * width, y, width, label=name,
-                   color=host_color(i), hatch="//" if h in emulated else None,
+                   color=host_color(hosts.index(h) if h in hosts else i),
+                   hatch="//" if h in emulated else None,
                    edgecolor="white" if h not in emulated else "#333")
         ax.axhline(1, color="#333", lw=0.8, ls=":")
         ax.set_xticks(x)
-        ax.set_xticklabels([_short_shape(s, shapes) for s in shapes], rotation=45 if
-                           len(shapes) > 4 else 0, ha="right" if len(shapes) > 4 else "center",
-                           fontsize=8)
-        ax.set_title(f"{m} ({'1 thread' if level == '1' else 'all threads'})", fontsize=10)
+        ax.set_xticklabels([_short_shape(s, shapes) for s in shapes], rotation=45 if rotate
+                           else 0, ha="right" if rotate else "center", fontsize=8)
         ax.set_ylabel("speedup over own float_blas (×)")
         ax.grid(True, axis="y", alpha=0.3)
-    _legend(fig, axes[:1])
-    return Figure("Speedup over float_blas, host by host", _encode(fig),
-                  "Bars are ratios inside each host's own run; compare their heights, not the "
-                  "hosts' raw times. Hatched: an emulated host.")
+        _legend(fig, [ax])
+        threads = "1 thread" if level == "1" else "all threads"
+        out.append(Figure(f"{m} ({threads}): speedup over each host's own float_blas",
+                          _encode(fig), "Bars are ratios inside each host's own run: compare "
+                          "heights, not raw times. Dotted line: as fast as float_blas. "
+                          "Hatched: an emulated host."))
+    return out
 
 
 def _short_shape(s, shapes):

@@ -331,9 +331,7 @@ def comparison(ds):
                                       "batch, filters and kernel of their sweeps)."))
         return s
     emulated = set(ds.hosts.loc[ds.hosts["host_emulated"], "host_label"])
-    fig = figures.comparison(long, hosts, emulated)
-    if fig:
-        s.figures.append(fig)
+    s.figures.extend(figures.comparison(long, hosts, emulated))
     table, _ = tables.speedup_comparison(ds.sweep, hosts)
     s.tables.append(table)
     ref = tables.reference_host(ds)
