@@ -287,9 +287,10 @@ def room(ds, host_row, index):
         s.notices.append(("info", "Also from this host: " + ", ".join(also) + "."))
     rows = ds.sweep[ds.sweep["host_label"] == label]
     if rows.empty:
-        s.notices.append(("info", "No sweep results from this host."))
-        return s
-    s.notices.append(("info", room_summary(rows, host)))
+        return s   # the page says there are no sweep rows where the figures would be
+    summary = room_summary(rows, host)
+    s.notices.append(("info", ("Under the emulator (read the ranking, not the times): "
+                               + summary[0].lower() + summary[1:]) if emulated else summary))
     all_rows = ds.sweep_all[ds.sweep_all["host_label"] == label]
     for param, value in ROOM_FIGURES:
         fig = figures.versus(rows, param, value)

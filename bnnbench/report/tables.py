@@ -35,14 +35,29 @@ class Table:
         """Header and rows of display strings (escaped later by the template)."""
         df = self._shown()
         cols = list(df.columns)
+        formats = {c: self.formats.get(c) or (_whole if _integral(df[c]) else None)
+                   for c in cols}
         rows = []
         for rec in df.itertuples(index=False):
-            rows.append([fmt_cell(v, self.formats.get(c)) for c, v in zip(cols, rec)])
+            rows.append([fmt_cell(v, formats[c]) for c, v in zip(cols, rec)])
         return [str(c) for c in cols], rows
 
     def numeric_columns(self):
         df = self._shown()
         return [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
+
+
+def _integral(col):
+    """A float column holding whole numbers only (integers with gaps, which
+    pandas stores as float): shown as 5, not 5.00."""
+    if not pd.api.types.is_float_dtype(col):
+        return False
+    v = col.dropna()
+    return len(v) > 0 and bool(((v % 1 == 0) & (v.abs() < 1e15)).all())
+
+
+def _whole(v):
+    return f"{v:.0f}"
 
 
 def is_missing(v):
