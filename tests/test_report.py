@@ -232,6 +232,9 @@ def test_newest_run_is_used_and_said(tmp_path, hosts):
     used = dict(zip(ds.runs_table["run_id"], ds.runs_table["used"]))
     assert used["f" * 32] == "used" and used[old["run_id"]].startswith("not used")
     assert any("newest" in n for n in ds.notes)
+    room = sections.room(ds, ds.hosts.iloc[0], 0)
+    assert any(f"run {'f' * 8} (2999-01-01T00:00:00+00:00, {len(old['rows'])} rows)" in text
+               for _, text in room.notices)
     agg = data.load([str(tmp_path)], all_runs=True)
     row = agg.sweep[(agg.sweep["method"] == "xnor_64") & (agg.sweep["channels"] == 32)].iloc[0]
     want = [r["median_s"] for r in old["rows"] if r["method"] == "xnor_64" and r["channels"] == 32]

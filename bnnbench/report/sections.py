@@ -260,6 +260,21 @@ def room_summary(rows, host):
             f"float_blas ({blas}): {what}. Popcount here: {pop}.")
 
 
+def runs_used(rows, all_rows, all_runs):
+    """Which of a host's sweep runs the room shows, when it has several."""
+    n = all_rows["run_id"].nunique()
+    if n < 2:
+        return None
+    if all_runs:
+        return f"{n} sweep runs from this host, aggregated (--all-runs): medians over runs."
+    starts = all_rows.drop_duplicates("run_id").set_index("run_id")["started_at"]
+    used = rows["run_id"].value_counts()
+    parts = [f"run {r[:8]} ({starts.get(r, '?')}, {k} rows)" for r, k in used.items()]
+    return (f"{n} sweep runs from this host; shown, for each shape and thread count, the "
+            f"newest with a float_blas baseline: {', '.join(parts)}. The others are listed "
+            f"under Run files; --all-runs aggregates them all.")
+
+
 ROOM_FIGURES = (("channels", "time"), ("channels", "speedup"), ("filters", "speedup"),
                 ("kernel", "speedup"))
 
@@ -292,6 +307,9 @@ def room(ds, host_row, index):
     s.notices.append(("info", ("Under the emulator (read the ranking, not the times): "
                                + summary[0].lower() + summary[1:]) if emulated else summary))
     all_rows = ds.sweep_all[ds.sweep_all["host_label"] == label]
+    which = runs_used(rows, all_rows, ds.all_runs)
+    if which:
+        s.notices.append(("info", which))
     for param, value in ROOM_FIGURES:
         fig = figures.versus(rows, param, value)
         if fig:
