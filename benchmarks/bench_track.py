@@ -27,7 +27,8 @@ def median_s(run):
 
 
 class TrackSpeedup(PinnedBlas):
-    """float_blas median time / method median time (> 1: the xnor kernel wins)."""
+    """float_blas median time / method median time (> 1: the xnor kernel
+    wins); xnor_64 on 1 thread, xnor_64_omp on every core."""
 
     params = [TRACK_METHODS, TRACK_CHANNELS, THREADS]
     param_names = ["method", "channels", "threads"]
@@ -35,7 +36,7 @@ class TrackSpeedup(PinnedBlas):
     timeout = 600
 
     def setup(self, method, channels, threads):
-        skip_unless_runs(method, threads)
+        skip_unless_runs(method, threads, natural_threads_only=True)
         self.pin_blas(threads)
         conv = shape(channels)
         self.baseline = checked_call(BASELINE, conv, threads)
@@ -60,7 +61,8 @@ def load_probe():
 
 class TrackPopcountFraction(PinnedBlas):
     """Share of this machine's popcount peak at the same thread count
-    (bnnbench.probe) that the xnor GEMM reaches at BMXNet's largest shape."""
+    (bnnbench.probe) that the xnor GEMM reaches at BMXNet's largest shape;
+    xnor_64 on 1 thread, xnor_64_omp on every core."""
 
     params = [TRACK_METHODS, THREADS]
     param_names = ["method", "threads"]
@@ -68,7 +70,7 @@ class TrackPopcountFraction(PinnedBlas):
     timeout = 600
 
     def setup(self, method, threads):
-        skip_unless_runs(method, threads)
+        skip_unless_runs(method, threads, natural_threads_only=True)
         self.probe = load_probe()
         # Only this thread count: the probe's other peaks cost seconds each.
         self.peaks = self.probe.run_probe((threads,))

@@ -53,7 +53,9 @@ def shape(channels, filters=None, kernel=None):
 
 
 def skip_unless_runs(method, threads, natural_threads_only=False):
-    """NotImplementedError (asv: skip) for combinations that do not apply."""
+    """NotImplementedError (asv: skip) for combinations that do not apply;
+    natural_threads_only: single-threaded methods on 1 thread only, parallel
+    ones on every core only."""
     if method not in kernels.BY_NAME:
         raise NotImplementedError(f"{method} is not in this commit's registry")
     if method not in kernels.METHODS:
@@ -62,7 +64,7 @@ def skip_unless_runs(method, threads, natural_threads_only=False):
     if not parallel and threads > 1:
         raise NotImplementedError(f"{method} is single-threaded")
     if natural_threads_only and parallel and threads != MAX_THREADS:
-        raise NotImplementedError(f"side sweeps run {method} on {MAX_THREADS} threads only")
+        raise NotImplementedError(f"{method} runs on {MAX_THREADS} threads only here")
 
 
 def skip_threads_without_openmp(threads):
