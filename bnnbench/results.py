@@ -280,7 +280,8 @@ def runs_to_frame(runs):
     """One DataFrame row per measured row; run and host fields as columns."""
     records = []
     for run in runs:
-        base = {"run_id": run["run_id"], "kind": run["kind"], "status": run["status"],
+        # run_kind: a row may have its own "kind" (a sweep row's is float or xnor)
+        base = {"run_id": run["run_id"], "run_kind": run["kind"], "status": run["status"],
                 "started_at": run["started_at"], "git_commit": run.get("git_commit"),
                 "path": run.get("_path")}
         base.update(_flatten_host(run["host"]))

@@ -80,7 +80,7 @@ def test_asv_results_load_into_the_frame(asv_run):
         warnings.simplefilter("error")
         df = asv_results.load_frame(asv_run["results"])
     assert len(df) == 4   # only the selected combinations; the rest were not run
-    assert set(df["kind"]) == {"asv"}
+    assert set(df["run_kind"]) == {"asv"}
     assert set(df["commit"]) == {asv_run["commit"]}
     assert set(df["git_commit"]) == {asv_run["commit"]}
     assert set(df["machine"]) == {MACHINE}
@@ -120,7 +120,7 @@ def test_results_loader_reads_asv_directories(asv_run):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         df = results.load_frame([asv_run["results"]])
-    assert len(df) == 4 and set(df["kind"]) == {"asv"}
+    assert len(df) == 4 and set(df["run_kind"]) == {"asv"}
     assert results.load_runs([asv_run["results"]], kinds={"sweep"}) == []
 
 
