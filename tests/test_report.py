@@ -359,3 +359,18 @@ def test_one_host_says_there_is_nothing_to_compare(tmp_path, hosts):
     manifest.write_text(manifest.read_text() + "room_gone.csv\n")
     build_report([str(files["ws"])], str(tmp_path))
     assert not (tmp_path / "room_gone.csv").exists()
+
+
+def test_a_newer_partial_run_does_not_hide_other_methods():
+    """Newest run per method: a later float-only run must not hide the xnor
+    rows (and their in-run speedups) of an earlier run of the same shape."""
+    shape = dict(channels=32, filters=64, kernel=5, batch=8, out_size=8, M=64, N=512, K=800)
+    def row(run, ts, method, median):
+        return dict(shape, host_label="h", run_id=run, started_ts=ts, finished_at=None,
+                    threads=1, method=method, verified=True, median_s=median)
+    df = pd.DataFrame([row("old", 1.0, "float_blas", 0.10), row("old", 1.0, "xnor_64", 0.01),
+                       row("new", 2.0, "float_blas", 0.12)])
+    chosen, used = data.select_newest(df, per_method=True)
+    picked = chosen.set_index("method")["run_id"].to_dict()
+    assert picked == {"float_blas": "new", "xnor_64": "old"}
+    assert used == {"new": 1, "old": 1}

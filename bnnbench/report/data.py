@@ -208,16 +208,19 @@ def profile_speedups(df):
     return out.drop(columns="_base")
 
 
-def select_newest(df, key=GROUP, prefer_baseline=True):
+def select_newest(df, key=GROUP, prefer_baseline=True, per_method=False):
     """For each host and `key` (for a sweep: shape and thread count), the rows
     of the newest run that measured it, preferring runs with a verified
-    float_blas row there (the baseline its speedups need).
+    float_blas row there (the baseline its speedups need). per_method picks
+    the newest run separately for each method, so a later run of only some
+    methods does not hide the others' measurements.
     Returns (rows, {run_id: rows used})."""
     if df.empty:
         return df, {}
     key = [k for k in key if k in df]
     group = ["host_label"] + key
-    cand = (df.groupby(group + ["run_id"], sort=False, dropna=False)
+    pick = group + (["method"] if per_method and "method" in df else [])
+    cand = (df.groupby(pick + ["run_id"], sort=False, dropna=False)
             .agg(started_ts=("started_ts", "first"), finished_at=("finished_at", "first"))
             .reset_index())
     if prefer_baseline and "method" in df:
@@ -229,8 +232,8 @@ def select_newest(df, key=GROUP, prefer_baseline=True):
         cand["_base"] = True
     cand = cand.sort_values(["_base", "started_ts", "finished_at", "run_id"],
                             ascending=False, na_position="last")
-    chosen = cand.drop_duplicates(group)[group + ["run_id"]]
-    out = df.merge(chosen, on=group + ["run_id"], how="inner")
+    chosen = cand.drop_duplicates(pick)[pick + ["run_id"]]
+    out = df.merge(chosen, on=pick + ["run_id"], how="inner")
     return out, out.groupby("run_id").size().to_dict()
 
 
@@ -356,12 +359,13 @@ def load(paths, all_runs=False):
             notes.append("Every run of a host is aggregated (--all-runs): times and speedups "
                          "are medians over runs of each run's own median and speedup.")
     else:
-        sweep, sweep_used = select_newest(sweep_all)
+        sweep, sweep_used = select_newest(sweep_all, per_method=True)
         used.update(sweep_used)
-        if not sweep_all.empty and sweep_all["run_id"].nunique() > len(sweep_used):
-            notes.append("Where a host has several runs of the same shape and thread count, "
-                         "the newest run with a float_blas baseline is used; the runs table "
-                         "says which. Pass --all-runs to aggregate them instead.")
+        if not sweep_all.empty and sweep_all["run_id"].nunique() > 1:
+            notes.append("Where a host has several runs of the same method, shape and thread "
+                         "count, the newest run with a float_blas baseline is used (each "
+                         "speedup is taken inside its own run); the run column and the runs "
+                         "table say which. Pass --all-runs to aggregate them instead.")
     hosts = _host_rows(runs)
     for _, h in hosts.iterrows():
         if h.get("machines", 1) > 1:
