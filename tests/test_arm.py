@@ -269,3 +269,17 @@ def test_setup_leaves_aarch64_and_portable_builds_alone(setup_ns, monkeypatch):
     _, flags, portable = choose_flags(setup_ns, monkeypatch, f"{cc} -mfpu=vfp",
                                       {"BNNBENCH_PORTABLE": "1", "BNNBENCH_CFLAGS": "-mcpu=cortex-a7"})
     assert portable and "-mfpu=auto" not in flags
+
+
+EMULATED_RUN = os.path.join(ROOT, "tests", "data", "sweep-emulated-qemu-aarch64.json")
+
+
+def test_emulated_run_file_loads_and_says_so():
+    # made by `make arm-sweep`; the report tests load it beside native runs
+    from bnnbench import results
+    run = results.load_run(EMULATED_RUN)
+    host = run["host"]
+    assert (host["arch"], host["emulated"], host["emulator"]) == ("aarch64", True, "qemu-aarch64")
+    assert host["build"]["kernel_path"] == "neon"
+    assert run["status"] == "complete" and run["rows"]
+    assert all(row["verified"] for row in run["rows"])
