@@ -16,12 +16,12 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import uuid
 import warnings
 
 import pandas as pd
 
+from . import files
 from .errors import BnnbenchError
 
 SCHEMA_VERSION = 1
@@ -101,18 +101,7 @@ def run_filename(run):
 
 
 def write_atomic(path, obj):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    files.write_atomic(path, json.dumps(obj, indent=1, allow_nan=False))
 
 
 class RunWriter:
@@ -120,12 +109,7 @@ class RunWriter:
 
     def __init__(self, run, out_dir):
         self.run = run
-        try:
-            os.makedirs(out_dir, exist_ok=True)
-        except OSError as exc:
-            raise BnnbenchError(f"cannot create output directory {out_dir}: {exc.strerror}")
-        if not os.access(out_dir, os.W_OK):
-            raise BnnbenchError(f"output directory {out_dir} is not writable")
+        files.writable_dir(out_dir)
         self.path = os.path.join(out_dir, run_filename(run))
         self.save()
 

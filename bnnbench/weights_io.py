@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import BnnbenchError
+from .files import writable_dir, write_atomic
 from .models import BatchNorm, Conv, Dense, Scale, WORD_BITS, resolve
 
 MAGIC = b"BNNW"
@@ -111,28 +112,14 @@ def write_weights(path, model, tensors, seed=None):
               "body_bytes": offset, "tensors": entries}
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-(_PREFIX.size + len(text)) % ALIGN)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(_PREFIX.pack(MAGIC, VERSION, WORD_BITS, len(text)))
-            fh.write(text)
-            for _, _, stored in encoded:
-                fh.write(stored.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    body = b"".join(stored.tobytes() for _, _, stored in encoded)
+    write_atomic(path, _PREFIX.pack(MAGIC, VERSION, WORD_BITS, len(text)) + text + body)
     return header
 
 
 def export_model(model, out_dir, seed=0):
     """Write `model`'s random (seeded) weights to out_dir/<name>.bnnw; return the path."""
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise BnnbenchError(f"cannot create export directory {out_dir}: {exc.strerror}")
-    path = os.path.join(out_dir, model.name + SUFFIX)
+    path = os.path.join(writable_dir(out_dir), model.name + SUFFIX)
     try:
         write_weights(path, model, model_tensors(model, seed), seed)
     except OSError as exc:

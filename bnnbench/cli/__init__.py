@@ -38,3 +38,5 @@ def main(argv=None):
         return 2
     except BrokenPipeError:
         return 1
+    except KeyboardInterrupt:
+        return 130

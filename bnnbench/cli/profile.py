@@ -8,6 +8,7 @@ from .. import hostinfo, models, profile
 from ..progress import Progress
 from ..results import RunWriter, new_run
 from ..sweep import check_memory, run_steps
+from .interrupt import keep_rows_on_interrupt
 from .options import int_list, non_negative_float, positive_int
 
 MIN_TIME = 0.1
@@ -128,15 +129,9 @@ def run(args):
     run_obj["totals"] = []
     writer = RunWriter(run_obj, args.out)
     progress = Progress(len(steps), quiet=args.quiet)
-    try:
+    with keep_rows_on_interrupt("profile", writer, progress):
         failed = run_steps(steps, writer, args.min_time, args.repeat, seed=args.seed,
                            progress=progress)
-    except KeyboardInterrupt:
-        progress.close()
-        writer.finish("interrupted")
-        print(f"bnnbench profile: interrupted; kept {len(run_obj['rows'])} finished rows "
-              f"in {writer.path}", file=sys.stderr)
-        return 130
     progress.close()
     run_obj["totals"] = profile.totals(run_obj["rows"], methods, threads)
     writer.finish("failed" if failed else "complete")

@@ -9,6 +9,7 @@ from ..progress import Progress
 from ..results import RunWriter, new_run, runs_to_frame
 from ..summary import format_table, sweep_table
 from ..sweep import check_memory, plan, run_steps
+from .interrupt import keep_rows_on_interrupt
 from .options import add_format, int_list, non_negative_float, positive_int
 
 QUICK = {"channels": shapes.QUICK_CHANNELS, "batch": shapes.QUICK_BATCH,
@@ -93,7 +94,7 @@ def run(args):
     host = hostinfo.fingerprint(args.label)
     writer = RunWriter(new_run("sweep", host, settings), args.out)
     progress = Progress(len(steps), quiet=args.quiet)
-    try:
+    with keep_rows_on_interrupt("sweep", writer, progress):
         if args.probe if args.probe is not None else not args.quick:
             if not args.quiet:
                 print("bnnbench sweep: probing this host's peaks ...", file=sys.stderr)
@@ -101,12 +102,6 @@ def run(args):
             writer.save()
         failed = run_steps(steps, writer, min_time, repeat, seed=args.seed, progress=progress,
                            peaks=host.get("probe"))
-    except KeyboardInterrupt:
-        progress.close()
-        writer.finish("interrupted")
-        print(f"bnnbench sweep: interrupted; kept {len(writer.run['rows'])} finished rows "
-              f"in {writer.path}", file=sys.stderr)
-        return 130
     progress.close()
     writer.finish("failed" if failed else "complete")
     if args.format == "json":

@@ -2,10 +2,10 @@
 import datetime
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 
 from ..errors import BnnbenchError
+from ..files import writable_dir, write_atomic
 from . import data, html, sections
 
 HTML_NAME = "report.html"
@@ -43,26 +43,8 @@ def _csv_safe(df):
     return out
 
 
-def _write_text(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _prepare_out(out_dir):
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise BnnbenchError(f"cannot create output directory {out_dir}: {exc.strerror}")
-    if not os.access(out_dir, os.W_OK):
-        raise BnnbenchError(f"output directory {out_dir} is not writable")
+    writable_dir(out_dir)
     manifest = os.path.join(out_dir, MANIFEST)
     try:
         with open(manifest, encoding="utf-8") as fh:
@@ -114,9 +96,9 @@ def build_report(paths, out_dir="reports", all_runs=False, progress=None, title=
     csvs = []
     for t in all_tables:
         path = os.path.join(out_dir, csv_names[t.name])
-        _write_text(path, _csv_safe(t.df).to_csv(index=False))
+        write_atomic(path, _csv_safe(t.df).to_csv(index=False))
         csvs.append(path)
-    _write_text(os.path.join(out_dir, MANIFEST),
+    write_atomic(os.path.join(out_dir, MANIFEST),
                 "".join(os.path.basename(p) + "\n" for p in csvs))
     page = html.render(
         title=title or "bnnbench: binary vs float kernels across devices",
@@ -125,7 +107,7 @@ def build_report(paths, out_dir="reports", all_runs=False, progress=None, title=
         run_count=len(ds.runs), skipped=ds.skipped, notes=ds.notes, problems=problems,
         head=head, rooms=rooms, tail=tail, csv_names=csv_names)
     out = os.path.join(out_dir, HTML_NAME)
-    _write_text(out, page)
+    write_atomic(out, page)
     return ReportFiles(out, csvs, ds, ds.skipped, problems)
 
 
