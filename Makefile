@@ -12,6 +12,10 @@ help:
 	@echo "make test           full test suite, native and portable kernel builds"
 	@echo "make verify         exactness check of every kernel on this host"
 	@echo "make clean          remove builds and the virtual environment"
+	@echo "make asv-quick      asv suites on the last ASV_COMMITS commits, one sample each"
+	@echo "make asv-run        the same with full sampling; asv-publish / asv-preview / asv-compare"
+	@echo "make arm-verify     build for aarch64 and armv7 and verify under qemu-user"
+	@echo "make arm-sweep      a --quick sweep under qemu-aarch64 into results/ (marked emulated)"
 
 $(STAMP): $(KERNEL_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
