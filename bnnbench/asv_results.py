@@ -11,9 +11,10 @@ An asv results directory (asv.conf.json's results_dir, .asv/results here):
                                     machine, one line per change (save_host)
 
 Each results file becomes one run of kind "asv" (a commit measured on one
-machine in one environment) whose rows carry the same columns as sweep rows
-where asv has them: method, channels/filters/kernel/batch/out_size/M/N/K,
-threads, median_s, min_s, iqr_s; plus commit, machine, environment and the
+machine in one environment; run_kind in the DataFrame) whose rows carry the
+same columns as sweep rows where asv has them: method and its kind (float or
+xnor), channels/filters/kernel/batch/out_size/M/N/K, threads, median_s,
+min_s, iqr_s; plus commit, machine, environment and the
 asv benchmark name, type, unit and raw value (track_ benchmarks have only
 that). Shape fields that are not parameters of a benchmark are bnnbench's
 defaults (bnnbench.shapes), as in the suites. Files are untrusted: anything
@@ -33,6 +34,7 @@ import warnings
 
 from . import shapes
 from .errors import BnnbenchError
+from .kernels import ALL_METHODS
 from .results import RunFileError, runs_to_frame
 
 RESULTS_VERSION = 2          # asv's results file format this reader knows
@@ -41,6 +43,7 @@ SHAPE_PARAMS = ("channels", "filters", "kernel", "batch", "out_size")
 INT_PARAMS = SHAPE_PARAMS + ("threads", "word_bits")
 _SHAPE_DEFAULTS = {"filters": shapes.DEFAULT_FILTERS[0], "kernel": shapes.DEFAULT_KERNEL[0],
                    "batch": shapes.DEFAULT_BATCH, "out_size": shapes.DEFAULT_OUT_SIZE}
+_METHOD_KINDS = {m.name: m.kind for m in ALL_METHODS}
 # Fingerprint fields that change between two looks at the same machine.
 _VOLATILE_HOST = ("frequency_mhz",)
 
@@ -311,6 +314,8 @@ def _rows(bench, entry, described):
         for name, raw in zip(names, combo):
             row[name] = _param_value(raw, name)
         row.setdefault("method", func.split("_", 1)[-1])
+        if row["method"] in _METHOD_KINDS:
+            row["kind"] = _METHOD_KINDS[row["method"]]   # float or xnor, as in sweep rows
         if kind == "time":
             _time_stats(row, value, {k: v[i] for k, v in stats.items()})
         _shape(row)

@@ -90,6 +90,7 @@ def test_asv_results_load_into_the_frame(asv_run):
 
     gemm = df[df["benchmark"] == "bench_gemm.TimeGemmChannels.time_gemm"]
     assert sorted(gemm["method"]) == ["float_blas", "xnor_64"]
+    assert sorted(gemm["kind"]) == ["float", "xnor"]          # the method's, as in sweep rows
     for _, row in gemm.iterrows():
         assert (row.channels, row.filters, row.kernel) == (32, 64, 5)
         assert (row.batch, row.out_size) == (200, 8)
