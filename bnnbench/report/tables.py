@@ -10,12 +10,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import kernels
+from ..summary import METHOD_ORDER, method_sort, sweep_table
 from .data import BASELINE, SHAPE, with_thread_level
 
 KEY_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
-METHOD_ORDER = {m.name: i for i, m in enumerate(kernels.ALL_METHODS)}
-UNITS = {"float": "GFLOP/s", "xnor": "Gbit-op/s"}
 LEVEL_ORDER = {"1": 0, "all": 99}
 
 
@@ -104,37 +102,20 @@ def percent(v):
     return f"{v:.0f} %" if abs(v) >= 10 else f"{v:.1f} %"
 
 
-def method_sort(df, extra=()):
-    order = df["method"].map(METHOD_ORDER).fillna(len(METHOD_ORDER))
-    keys = [k for k in (*extra, "filters", "kernel", "batch", "out_size", "channels", "threads")
-            if k in df]
-    return df.assign(_m=order).sort_values(keys + ["_m", "method"]).drop(columns="_m")
-
-
 # ------------------------------------------------------------------ rooms
 
 def room_table(rows, host):
     """The sweep table of one host: what bnnbench sweep prints, from the rows
-    the report chose (so it names the run each row came from)."""
-    df = method_sort(rows)
-    out = pd.DataFrame({
-        "channels": df["channels"], "filters": df["filters"], "kernel": df["kernel"],
-        "batch": df["batch"], "K": df["K"], "threads": df["threads"], "method": df["method"],
-        "median_ms": df["median_s"] * 1e3, "min_ms": df["min_s"] * 1e3,
-        "iqr_%": 100 * df["iqr_s"] / df["median_s"], "speedup": df["speedup"],
-        "throughput": df["gops"],
-        "unit": df["kind"].map(UNITS) if "kind" in df else None,
-        "verified": df["verified"],
-        "run": df["run_id"].map(lambda r: " ".join(x[:8] for x in str(r).split())),
-    })
-    if "peak_fraction" in df and df["peak_fraction"].notna().any():
-        out.insert(12, "peak_%", 100 * df["peak_fraction"])
-    if "n_runs" in df:
-        out["n_runs"] = df["n_runs"]
-    return Table(f"room_{_slug(host)}", f"All measurements on {host}", out.reset_index(drop=True),
+    the report chose, naming the run each row came from."""
+    rows = method_sort(rows)
+    out = sweep_table(rows, extra=("batch",))
+    out["run"] = rows["run_id"].map(lambda r: " ".join(x[:8] for x in str(r).split())).values
+    if "n_runs" in rows:
+        out["n_runs"] = rows["n_runs"].values
+    return Table(f"room_{_slug(host)}", f"All measurements on {host}", out,
                  caption="speedup = float_blas median / method median at the same shape and "
                          "thread count, in the same run. Throughput = 2·M·N·K / median time.",
-                 formats={"speedup": times, "iqr_%": percent, "peak_%": percent})
+                 formats={"speedup": times, "iqr_%": percent, "%peak": percent})
 
 
 # -------------------------------------------------------------- comparison
