@@ -71,7 +71,8 @@ def _new(width=4.3, height=3.0, ncols=1, legend=0.0, left=0.8, bottom=0.55, top=
 
 def _encode(fig):
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI)
+    # tight: legends sit outside the axes and long host labels must not be cut
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
