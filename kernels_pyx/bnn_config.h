@@ -26,8 +26,13 @@
 #endif
 
 /* Code paths, best first. BNN_PORTABLE forces the plain C path so CI can
- * test what a compiler without these extensions would build. */
-#if !defined(BNN_PORTABLE) && defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__) && defined(__AVX512BW__)
+ * test what a compiler without these extensions would build;
+ * BNN_EMULATE_AVX512 forces the AVX-512 path with its intrinsics emulated
+ * (SIMDe), so CI checks that path's exactness on any x86 host. */
+#if defined(BNN_EMULATE_AVX512)
+#define BNN_PATH_AVX512 1
+#define BNN_PATH "avx512-vpopcntdq-simde"
+#elif !defined(BNN_PORTABLE) && defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
 #define BNN_PATH_AVX512 1
 #define BNN_PATH "avx512-vpopcntdq"
 #elif !defined(BNN_PORTABLE) && defined(__AVX2__)

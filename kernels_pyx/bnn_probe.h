@@ -17,7 +17,11 @@
 #define BNN_PROBE_WORDS 512   /* 4 KiB of operand words: stays in L1 */
 
 #if defined(BNN_PATH_AVX512)
+#ifdef BNN_EMULATE_AVX512
+#define BNN_PROBE_METHOD "avx512 vpopcntq, emulated by SIMDe"
+#else
 #define BNN_PROBE_METHOD "avx512 vpopcntq"
+#endif
 static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
 {
     __m512i acc[4], a = _mm512_set1_epi64((long long)x[0] ^ 0x5555555555555555ULL);

@@ -1,16 +1,27 @@
-/* x86 xnor tiles for AVX2 (and AVX-512 hosts, which run the same code).
- * Included by bnn_simd.h when bnn_config.h selected an x86 SIMD path.
+/* x86 kernels: xnor tiles for AVX2 or AVX-512 and the sign + bit-pack band
+ * both use. Included by bnn_simd.h when bnn_config.h selected an x86 path.
  *
  * AVX2 has no vector popcount, so bytes are counted with two 16-entry
  * lookups (vpshufb) on the low and high nibbles (Mula's method). The A
  * operand arrives pre-split into nibbles (bnn_xnor_split_a, once per GEMM
  * call), so popcount(a ^ b) costs per 256 bits: 2 xor, 2 vpshufb, 2 add,
  * plus the nibble split of B shared by BNN_XNOR_MR rows. Byte counters
- * absorb at most 8 per step, so they are widened every 31 steps. */
+ * absorb at most 8 per step, so they are widened every 31 steps. Hosts with
+ * VPOPCNTDQ count in hardware instead (bnn_avx512.h). */
 #ifndef BNN_X86_H
 #define BNN_X86_H
+#ifdef BNN_EMULATE_AVX512
+/* Test build: the AVX-512 code compiled against SIMDe's portable versions of
+ * the intrinsics, so its exactness is checked on hosts without AVX-512. */
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#else
 #include <immintrin.h>
+#endif
 
+#if defined(BNN_PATH_AVX512)
+#include "bnn_avx512.h"
+#else
 #define BNN_XNOR_A_SPLIT 1
 #define BNN_BYTE_STEPS 31
 
@@ -145,6 +156,7 @@ BNN_DEFINE_XNOR_TILE_SPLIT_C(uint64_t, u64, BNN_POPCNT64)
 #define bnn_set1_u64(x) _mm256_set1_epi64x((long long)(x))
 BNN_DEFINE_XNOR_TILE_AVX2(uint32_t, u32, bnn_set1_u32, _mm256_add_epi32)
 BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, bnn_set1_u64, _mm256_add_epi64)
+#endif  /* BNN_PATH_AVX512 */
 
 /* Sign + bit-pack of one band of krows <= W rows of x over `npanels` whole
  * panels, into out[p * pstride + j] (the band's word of column j of panel
