@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 KERNEL_SOURCES := $(wildcard kernels_pyx/*) setup.py pyproject.toml
 
-.PHONY: run test test-portable verify clean help
+.PHONY: run test test-portable test-avx512-emulated verify clean help
 
 help:
 	@echo "make run            default sweep on this host, then the HTML report of results/"
@@ -32,18 +32,28 @@ run: $(STAMP)
 verify: $(STAMP)
 	$(BIN)/bnnbench verify
 
-test: $(STAMP) test-portable
+test: $(STAMP) test-portable test-avx512-emulated
 	$(BIN)/python -m pytest -q
 
-# The same exactness tests against kernels built without native flags or
-# intrinsics: what any gcc/clang (e.g. on a Raspberry Pi) would build.
-PORTABLE := build/portable
-test-portable: $(STAMP)
-	rm -rf $(PORTABLE)
-	BNNBENCH_PORTABLE=1 $(BIN)/python setup.py -q build --build-base $(PORTABLE)/tmp \
-	    build_py --build-lib $(PORTABLE)/lib build_ext --build-lib $(PORTABLE)/lib
-	cd $(PORTABLE) && BNNBENCH_EXPECT_PATH=portable PYTHONPATH=lib \
+# The exactness tests against a second build of the kernels in build/<name>:
+# $(call alt-build,<name>,<env for setup.py>,<expected kernel path>).
+define alt-build
+	rm -rf build/$(1)
+	$(2) $(BIN)/python setup.py -q build --build-base build/$(1)/tmp \
+	    build_py --build-lib build/$(1)/lib build_ext --build-lib build/$(1)/lib
+	cd build/$(1) && BNNBENCH_EXPECT_PATH=$(3) PYTHONPATH=lib \
 	    ../../$(BIN)/python -m pytest -q -p no:cacheprovider ../../tests/test_exactness.py
+endef
+
+# Kernels built without native flags or intrinsics: what any gcc/clang
+# (e.g. on a Raspberry Pi) would build.
+test-portable: $(STAMP)
+	$(call alt-build,portable,BNNBENCH_PORTABLE=1,portable)
+
+# The AVX-512 VPOPCNTDQ kernels with SIMDe standing in for the instructions,
+# so their exactness is checked on hosts that lack them.
+test-avx512-emulated: $(STAMP)
+	$(call alt-build,avx512-emulated,BNNBENCH_EMULATE_AVX512=1,avx512-vpopcntdq-simde)
 
 clean:
 	rm -rf build $(VENV) bnnbench/*.so kernels_pyx/*.c *.egg-info

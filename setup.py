@@ -10,6 +10,10 @@ Environment:
   BNNBENCH_PORTABLE=1   no native CPU flags and no intrinsics paths: the plain
                         C kernels every gcc/clang builds (tested in CI).
   BNNBENCH_NO_OPENMP=1  build without OpenMP (the *_omp methods are unavailable).
+  BNNBENCH_EMULATE_AVX512=1
+                        the AVX-512 VPOPCNTDQ kernels with their intrinsics
+                        emulated by SIMDe (package simde-py): slow, but lets CI
+                        check that path's exactness on hosts without AVX-512.
   BNNBENCH_CFLAGS="..." extra flags appended after the detected ones.
 """
 import glob
@@ -32,6 +36,14 @@ NEON_PROBE = "#ifndef __ARM_NEON\n#error no NEON\n#endif\n" + PLAIN_PROBE
 
 def _env_on(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _simde_include():
+    try:
+        import simde_py
+    except ImportError:
+        sys.exit("bnnbench: BNNBENCH_EMULATE_AVX512=1 needs SIMDe: pip install simde-py")
+    return simde_py.get_include()
 
 
 class BuildExt(build_ext):
@@ -85,6 +97,7 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         compile_flags, link_flags, portable, openmp = self._choose_flags()
+        emulate_avx512 = _simde_include() if _env_on("BNNBENCH_EMULATE_AVX512") else None
         recorded = " ".join(compile_flags)
         print(f"bnnbench: building kernels with {recorded!r} "
               f"(portable={portable}, openmp={openmp})", file=sys.stderr)
@@ -95,6 +108,9 @@ class BuildExt(build_ext):
                                  ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
             if portable:
                 ext.define_macros.append(("BNN_PORTABLE", "1"))
+            if emulate_avx512:
+                ext.define_macros.append(("BNN_EMULATE_AVX512", "1"))
+                ext.include_dirs.append(emulate_avx512)
         super().build_extensions()
 
 

@@ -28,7 +28,8 @@ def test_build_is_the_expected_one():
     expected = os.environ.get("BNNBENCH_EXPECT_PATH")
     if expected:
         assert bnnbench.BUILD["kernel_path"] == expected
-    assert bnnbench.BUILD["kernel_path"] in ("avx512-vpopcntdq", "avx2", "neon", "portable")
+    assert bnnbench.BUILD["kernel_path"] in ("avx512-vpopcntdq", "avx512-vpopcntdq-simde", "avx2",
+                                             "neon", "portable")
 
 
 @pytest.mark.parametrize("method", XNOR)
