@@ -9,7 +9,7 @@ KERNEL_SOURCES := $(wildcard kernels_pyx/*) setup.py pyproject.toml
 
 help:
 	@echo "make run            default sweep on this host, then the HTML report of results/"
-	@echo "make test           full test suite, native and portable kernel builds"
+	@echo "make test           full test suite: native, portable and emulated AVX-512 builds"
 	@echo "make verify         exactness check of every kernel on this host"
 	@echo "make clean          remove builds and the virtual environment"
 	@echo "make asv-quick      asv suites on the last ASV_COMMITS commits, one sample each"
