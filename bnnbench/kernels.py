@@ -67,6 +67,19 @@ def blas_threads(threads):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
+def cache_aligned_zeros(shape, dtype, align=64):
+    """Zeroed array whose data starts on a cache-line boundary.
+
+    numpy only guarantees 16 bytes; the kernels' 32- and 64-byte vector loads
+    and stores then straddle cache lines, which costs 4-10 % at small K.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.zeros(nbytes + align, dtype=np.uint8)
+    start = -buf.ctypes.data % align
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
 def pack_signs(x, word_bits=64):
     """Pack the sign bits of x along its last axis into uint32/uint64 words.
 
@@ -97,7 +110,7 @@ def pack_panels(b, word_bits=64, threads=1, out=None):
     nr = _bitpack.panel_width(word_bits)
     shape = (-(-n // nr), -(-k // word_bits), nr)
     if out is None:
-        out = np.zeros(shape, dtype=WORD_DTYPES[word_bits])
+        out = cache_aligned_zeros(shape, WORD_DTYPES[word_bits])
     _bitpack.pack_panels(b, out, threads)
     return out
 
@@ -128,7 +141,7 @@ def prepare(name, a, b, threads=1) -> Callable[[], np.ndarray]:
     nthreads = int(threads) if m.parallel else 1
     rows, k, n = a.shape[0], a.shape[1], b.shape[1]
     if m.kind == "float":
-        out = np.empty((rows, n), dtype=np.float32)
+        out = cache_aligned_zeros((rows, n), np.float32)
         if m.name == "float_blas":
             return lambda: np.matmul(a, b, out=out)
 
@@ -137,7 +150,7 @@ def prepare(name, a, b, threads=1) -> Callable[[], np.ndarray]:
             return out
         return run_float
 
-    out = np.empty((rows, n), dtype=np.int32)
+    out = cache_aligned_zeros((rows, n), np.int32)
     packed_a = pack_signs(a, m.word_bits)
     panels = pack_panels(b, m.word_bits, nthreads)
     if m.binarizes_input:
