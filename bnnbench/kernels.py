@@ -5,6 +5,7 @@ method is prepared once per shape (weights packed, buffers allocated: what a
 deployed model does ahead of time) and then run many times; only run() is
 timed. Only binarize_* methods pack the activations inside run().
 """
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -98,7 +99,7 @@ def pack_signs(x, word_bits=64):
         # Compare in the source dtype: a cast could turn -1e-50 into -0.0 (>= 0).
         x = np.where(x >= 0, np.float32(1), np.float32(-1))
     k = x.shape[-1]
-    rows = np.ascontiguousarray(x.reshape(-1, k))
+    rows = np.ascontiguousarray(x.reshape(math.prod(x.shape[:-1]), k))  # -1 fails when k == 0
     out = np.zeros((rows.shape[0], -(-k // word_bits)), dtype=WORD_DTYPES[word_bits])
     _bitpack.pack_rows(rows, out, 1)
     return out.reshape(x.shape[:-1] + (out.shape[1],))

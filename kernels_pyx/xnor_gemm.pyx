@@ -23,26 +23,36 @@ cdef extern from "bnn_simd.h" nogil:
                            Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
 
 
-cdef void _panel(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p,
-                 int32_t k, int32_t[:, ::1] out) noexcept nogil:
-    # a is (M, KW), or (M, 2 KW) nibble-split rows when the tile wants them
+# Bytes of panels one row tile runs across before moving on: about half of
+# a 32 KiB L1, so the block stays there while every row tile of A passes.
+cdef enum:
+    PANEL_BLOCK_BYTES = 16384
+
+
+cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p0,
+                  Py_ssize_t p1, int32_t k, int32_t[:, ::1] out) noexcept nogil:
+    # Panels p0 .. p1-1 against every row tile; a is (M, KW), or (M, 2 KW)
+    # nibble-split rows when the tile wants them.
     cdef Py_ssize_t m = a.shape[0], kw = panels.shape[1], lda = a.shape[1], n = out.shape[1]
-    cdef Py_ssize_t nrw = panels.shape[2], j0 = p * nrw, i, q
-    cdef int nr = <int>min(nrw, n - j0)
+    cdef Py_ssize_t nrw = panels.shape[2], i, q, p, j0
+    cdef int mr
     for q in range((m + BNN_XNOR_MR - 1) // BNN_XNOR_MR):
         i = q * BNN_XNOR_MR
-        if word_t is uint64_t:
-            bnn_xnor_tile_u64(&a[i, 0], lda, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
-                              kw, &out[i, j0], n, nr, k)
-        else:
-            bnn_xnor_tile_u32(&a[i, 0], lda, <int>min(BNN_XNOR_MR, m - i), &panels[p, 0, 0],
-                              kw, &out[i, j0], n, nr, k)
+        mr = <int>min(BNN_XNOR_MR, m - i)
+        for p in range(p0, p1):
+            j0 = p * nrw
+            if word_t is uint64_t:
+                bnn_xnor_tile_u64(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
+                                  <int>min(nrw, n - j0), k)
+            else:
+                bnn_xnor_tile_u32(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
+                                  <int>min(nrw, n - j0), k)
 
 
 def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
               int32_t[:, ::1] out, int threads=1):
     """out (M, N) = K - 2 * popcount(a[i] xor column j of the panels)."""
-    cdef Py_ssize_t p, i, npanels = panels.shape[0], kw = a.shape[1]
+    cdef Py_ssize_t b, i, block, nblocks, npanels = panels.shape[0], kw = a.shape[1]
     cdef word_t[:, ::1] split
     if a.shape[0] == 0 or out.shape[1] == 0:
         return
@@ -58,10 +68,18 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
                 else:
                     bnn_xnor_split_a_u32(&a[i, 0], kw, &split[i, 0])
         a = split
+    # Blocks of several panels only when K is short: then a tile is mostly
+    # its epilogue, and running a row tile across adjacent panels writes
+    # longer runs of each output row. Long panels go one at a time, so each
+    # stays in L1 while all of A streams past it. At least 4 blocks per
+    # thread keep the threads balanced.
+    panel_bytes = max(1, panels.shape[1] * panels.shape[2] * panels.itemsize)
+    block = max(1, min(PANEL_BLOCK_BYTES // panel_bytes, npanels // (4 * threads)))
+    nblocks = (npanels + block - 1) // block
     with nogil:
         if threads > 1:
-            for p in prange(npanels, num_threads=threads, schedule="static"):
-                _panel(a, panels, p, k, out)
+            for b in prange(nblocks, num_threads=threads, schedule="static"):
+                _panels(a, panels, b * block, min(npanels, b * block + block), k, out)
         else:
-            for p in range(npanels):
-                _panel(a, panels, p, k, out)
+            for b in range(nblocks):
+                _panels(a, panels, b * block, min(npanels, b * block + block), k, out)

@@ -70,6 +70,17 @@ def test_xnor_larger_than_cache_blocks(method, rng):
     np.testing.assert_array_equal(bnnbench.gemm(method, a, b, threads=2), reference_xnor(a, b))
 
 
+@pytest.mark.parametrize("method", XNOR)
+@pytest.mark.parametrize("k", (0, 25, 200))
+def test_xnor_short_k_over_blocks_of_panels(method, k, rng):
+    # Short K runs each row tile across a block of adjacent panels: N spans
+    # many blocks and ends in a partial panel, M ends in a partial row tile.
+    a = rng.standard_normal((13, k), dtype=np.float32)
+    b = rng.standard_normal((k, 4103), dtype=np.float32)
+    for t in THREADS:
+        np.testing.assert_array_equal(bnnbench.gemm(method, a, b, threads=t), reference_xnor(a, b))
+
+
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 20), n=st.integers(1, 70), k=st.integers(1, 300),
        seed=st.integers(0, 2**32 - 1), threads=st.integers(1, 3),
