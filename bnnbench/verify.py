@@ -61,7 +61,8 @@ class Reference:
 
 
 # Awkward shapes: K around word boundaries, M and N of 1 and not multiples of
-# any tile (xnor tile 4 x 8/16, float tile 6 x 16, panel blocks of 64).
+# any tile (xnor tile 4 rows x one panel: 8 or 16 columns, 16 or 32 on
+# AVX-512; float tile 6 x 16; panel blocks of 64).
 AWKWARD_K = (1, 2, 31, 32, 33, 63, 64, 65, 127, 129, 511, 513, 1025)
 AWKWARD_MN = ((1, 1), (1, 17), (17, 1), (5, 7), (4, 8), (6, 16), (7, 130), (13, 65), (64, 100))
 

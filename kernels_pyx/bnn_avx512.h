@@ -1,34 +1,21 @@
 /* AVX-512 xnor tiles, for hosts with VPOPCNTDQ (Ice Lake and later Xeons,
  * Zen 4). Included by bnn_x86.h when bnn_config.h selected BNN_PATH_AVX512.
  *
- * A panel row is one zmm register: 8 columns of u64 words or 16 of u32.
+ * A panel row is two zmm registers: 16 columns of u64 words or 32 of u32.
  * vpopcntq / vpopcntd count every lane at once, so popcount(a ^ b) over 512
- * bit-MACs is one xor (A's word broadcast straight from memory), one
- * popcount and one add: the same three instructions as the probe's loop,
+ * bit-MACs is one xor (A's word broadcast once per row into a register),
+ * one popcount and one add: the same three instructions as the probe's loop,
  * which makes that loop the right ceiling for this tile. Counts accumulate in
  * lanes of the word's own width, so no widening step is needed; A is used as
  * packed (no nibble split). */
 #ifndef BNN_AVX512_H
 #define BNN_AVX512_H
 
-/* c[j] = k - 2 * count[j] for j < nr. A partial panel goes through a small
- * buffer rather than a masked store: SIMDe 0.8 emulates _mm512_mask_storeu_*
- * as a full store of zeros in the masked lanes, which would clobber the next
- * row of C in the emulated test build. */
-static inline void bnn_store_avx512_u64(__m512i count, int32_t k, int32_t *c, int nr)
-{
-    __m256i r = _mm256_sub_epi32(_mm256_set1_epi32(k),
-                                 _mm256_slli_epi32(_mm512_cvtepi64_epi32(count), 1));
-    if (nr >= 8) {
-        _mm256_storeu_si256((__m256i *)c, r);
-        return;
-    }
-    int32_t tmp[8];
-    _mm256_storeu_si256((__m256i *)tmp, r);
-    for (int j = 0; j < nr; ++j) c[j] = tmp[j];
-}
-
-static inline void bnn_store_avx512_u32(__m512i count, int32_t k, int32_t *c, int nr)
+/* c[j] = k - 2 * count[j] for j < nr, 16 int32 lanes. A partial panel goes
+ * through a small buffer rather than a masked store: SIMDe 0.8 emulates
+ * _mm512_mask_storeu_* as a full store of zeros in the masked lanes, which
+ * would clobber the next row of C in the emulated test build. */
+static inline void bnn_store_avx512(__m512i count, int32_t k, int32_t *c, int nr)
 {
     __m512i r = _mm512_sub_epi32(_mm512_set1_epi32(k), _mm512_slli_epi32(count, 1));
     if (nr >= 16) {
@@ -40,34 +27,77 @@ static inline void bnn_store_avx512_u32(__m512i count, int32_t k, int32_t *c, in
     for (int j = 0; j < nr; ++j) c[j] = tmp[j];
 }
 
-/* Full tiles hold BNN_XNOR_MR accumulators, one per row, so each panel row
- * loaded is used BNN_XNOR_MR times; a row tail (mr < BNN_XNOR_MR, only when
+/* One row of a tile's counts as int32 lanes in column order, for full
+ * 64-byte stores: u32 counts already are; the 2 x 8 u64 counts (each fits
+ * in 32 bits) are gathered into one register by vpermt2d, which halves the
+ * stores of the u64 epilogue, the bulk of the work when K is a few words.
+ * Returns the number of registers written to out. */
+static inline int bnn_row_counts_u32(const __m512i *acc, __m512i *out)
+{
+    out[0] = acc[0];
+    out[1] = acc[1];
+    return 2;
+}
+
+static inline int bnn_row_counts_u64(const __m512i *acc, __m512i *out)
+{
+    const __m512i low_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                                 16, 18, 20, 22, 24, 26, 28, 30);
+    out[0] = _mm512_permutex2var_epi32(acc[0], low_halves, acc[1]);
+    return 1;
+}
+
+static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
+                                        int32_t *c, int nr)
+{
+    for (int i = 0; i < n; ++i) bnn_store_avx512(counts[i], k, c + 16 * i, nr - 16 * i);
+}
+
+/* A panel row is two zmm registers (NZ). Full tiles hold BNN_XNOR_MR x NZ
+ * accumulators, so each panel register loaded is used BNN_XNOR_MR times and
+ * each broadcast word of A NZ times; a row tail (mr < BNN_XNOR_MR, only when
  * M is not a multiple of it) runs the same loop one row at a time. */
 #define BNN_DEFINE_XNOR_TILE_AVX512(WT, SUFFIX, SET1, POPCNT, ADD)                   \
 static inline void bnn_xnor_tile_##SUFFIX(                                           \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
         int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
 {                                                                                    \
-    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)) };                           \
-    _Static_assert(NRW * sizeof(WT) == 64, "a panel row must be one zmm register");  \
+    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), NZ = 2,                     \
+           LANES = 64 / (int)sizeof(WT) };                                           \
+    _Static_assert(NRW == NZ * LANES, "a panel row must be two zmm registers");      \
     if (mr == BNN_XNOR_MR) {                                                         \
-        __m512i acc[BNN_XNOR_MR];                                                    \
-        for (int r = 0; r < BNN_XNOR_MR; ++r) acc[r] = _mm512_setzero_si512();       \
-        for (ptrdiff_t w = 0; w < kw; ++w) {                                         \
-            const __m512i b = _mm512_loadu_si512((const void *)(p + w * NRW));       \
-            for (int r = 0; r < BNN_XNOR_MR; ++r)                                    \
-                acc[r] = ADD(acc[r], POPCNT(_mm512_xor_si512(b, SET1(a[r * lda + w])))); \
-        }                                                                            \
+        __m512i acc[BNN_XNOR_MR][NZ];                                                \
         for (int r = 0; r < BNN_XNOR_MR; ++r)                                        \
-            bnn_store_avx512_##SUFFIX(acc[r], k, c + r * ldc, nr);                   \
+            for (int z = 0; z < NZ; ++z) acc[r][z] = _mm512_setzero_si512();         \
+        for (ptrdiff_t w = 0; w < kw; ++w) {                                         \
+            __m512i b[NZ];                                                           \
+            for (int z = 0; z < NZ; ++z)                                             \
+                b[z] = _mm512_loadu_si512((const void *)(p + w * NRW + z * LANES));  \
+            for (int r = 0; r < BNN_XNOR_MR; ++r) {                                  \
+                const __m512i x = SET1(a[r * lda + w]);                              \
+                for (int z = 0; z < NZ; ++z)                                         \
+                    acc[r][z] = ADD(acc[r][z], POPCNT(_mm512_xor_si512(b[z], x)));   \
+            }                                                                        \
+        }                                                                            \
+        for (int r = 0; r < BNN_XNOR_MR; ++r) {                                      \
+            __m512i counts[NZ];                                                      \
+            const int n = bnn_row_counts_##SUFFIX(acc[r], counts);                   \
+            bnn_store_row_avx512(counts, n, k, c + r * ldc, nr);                     \
+        }                                                                            \
         return;                                                                      \
     }                                                                                \
     for (int r = 0; r < mr; ++r) {                                                   \
-        __m512i acc = _mm512_setzero_si512();                                        \
-        for (ptrdiff_t w = 0; w < kw; ++w)                                           \
-            acc = ADD(acc, POPCNT(_mm512_xor_si512(                                  \
-                _mm512_loadu_si512((const void *)(p + w * NRW)), SET1(a[r * lda + w])))); \
-        bnn_store_avx512_##SUFFIX(acc, k, c + r * ldc, nr);                          \
+        __m512i acc[NZ];                                                             \
+        for (int z = 0; z < NZ; ++z) acc[z] = _mm512_setzero_si512();                \
+        for (ptrdiff_t w = 0; w < kw; ++w) {                                         \
+            const __m512i x = SET1(a[r * lda + w]);                                  \
+            for (int z = 0; z < NZ; ++z)                                             \
+                acc[z] = ADD(acc[z], POPCNT(_mm512_xor_si512(_mm512_loadu_si512(     \
+                    (const void *)(p + w * NRW + z * LANES)), x)));                  \
+        }                                                                            \
+        __m512i counts[NZ];                                                          \
+        const int n = bnn_row_counts_##SUFFIX(acc, counts);                          \
+        bnn_store_row_avx512(counts, n, k, c + r * ldc, nr);                         \
     }                                                                                \
 }
 

@@ -45,10 +45,18 @@
 #define BNN_PATH "portable"
 #endif
 
-/* xnor GEMM: the activations (B) are packed into panels of BNN_PANEL_BITS
- * columns (one 512-bit row of words per packed K-word), so a panel row is one
- * AVX-512 register, two AVX2 registers or four NEON registers. */
+/* xnor GEMM: the activations (B) are packed into panels whose rows (one per
+ * packed K-word) are BNN_PANEL_BITS wide: two AVX-512 registers, or two AVX2
+ * or four NEON registers of 512 bits. AVX-512 takes two registers so that
+ * each word of A, broadcast once, feeds two popcounts: with one, u64 tiles
+ * read twice the A bytes per bit-op that u32 tiles do, and at large K A is
+ * L2-resident (measured on Zen 4, 512 channels: 76 % of the popcount peak
+ * with one register, see the README for two). */
+#if defined(BNN_PATH_AVX512)
+#define BNN_PANEL_BITS 1024
+#else
 #define BNN_PANEL_BITS 512
+#endif
 #define BNN_XNOR_MR 4
 
 /* float GEMM register tile: BNN_FLOAT_MR rows x BNN_FLOAT_NR columns. */
