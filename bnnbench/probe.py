@@ -11,7 +11,9 @@ judged against, measured with the kernels' own build.
   sign + bit-pack, which streams the activations once.
 - pack_gbs: sign + bit-pack of a large float32 activation matrix into the
   xnor kernels' layout (bytes read + written per second).
-Each is measured on 1 thread and on every core, best of a few tries.
+Each is measured on 1 thread and on every core, best of a few tries: a peak
+is what the machine can do, so a try slowed by a neighbour on a shared host
+is discarded rather than averaged in.
 """
 import functools
 
@@ -24,7 +26,7 @@ PACK_SHAPE = (8192, 8192)       # 256 MiB of float32 activations
 TARGET_S = 0.15
 
 
-def _best_rate(run, tries=3):
+def _best_rate(run, tries=5):
     """Calibrate a (work, seconds) loop to about TARGET_S; best rate of `tries`."""
     rounds = 16
     while True:
