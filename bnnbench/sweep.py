@@ -2,10 +2,12 @@
 
 For each shape the operands are made once (seeded), each method is prepared
 (weights packed), its output checked against the reference, and only then
-timed. Rows go to the RunWriter as soon as they exist, so an interrupted
-sweep keeps every finished row.
+timed, the methods of one shape and thread count in turns. Rows go to the
+RunWriter as soon as their group is timed, so an interrupted sweep keeps
+every finished group.
 """
 import time
+from itertools import groupby
 
 import numpy as np
 import psutil
@@ -13,7 +15,7 @@ import psutil
 from . import kernels
 from .errors import BnnbenchError
 from .probe import peak_fraction
-from .timing import measure
+from .timing import measure_interleaved
 from .verify import Reference
 
 MEMORY_HEADROOM = 0.8   # never plan to use more than this share of free memory
@@ -66,35 +68,64 @@ def make_operands(shape, seed):
     return a, b
 
 
-def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None):
-    """Measure every step; write each row; return the rows that failed checks."""
-    failed = []
-    current = (None, None, None)
-    for shape, threads, name in steps:
-        if current[0] != shape:
-            current = (shape, *make_operands(shape, seed))
-            ref = Reference(current[1], current[2], seed=seed)
-        _, a, b = current
+def _group_rows(shape, threads, names, a, b, ref, progress):
+    """Prepare and verify each method of one (shape, threads) group; return
+    its rows and the timed calls of those that passed (None for the rest)."""
+    rows, runs = [], []
+    for name in names:
         method = kernels.BY_NAME[name]
         if progress:
             progress.step(f"{name} threads={threads} channels={shape.channels} "
                           f"filters={shape.filters} kernel={shape.kernel}")
         run = kernels.prepare(name, a, b, threads)
+        ok, err = ref.check(name, run())
+        rows.append(dict(method=name, kind=method.kind, threads=threads, **shape.fields(),
+                         ops=shape.ops, verified=ok, max_abs_error=err))
+        runs.append(run if ok else None)
+    return rows, runs
+
+
+def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None):
+    """Measure every step; write each row; return the rows that failed checks.
+
+    The methods of one (shape, threads) group are checked first, then timed
+    in turns (measure_interleaved), so each speedup compares samples taken
+    over the same stretch of time. A group's rows are written together when
+    its timing ends: an interrupt loses at most the group in progress.
+    """
+    failed = []
+    operands = (None, None, None, None)
+    for (shape, threads), group in groupby(steps, key=lambda step: step[:2]):
+        names = [name for _, _, name in group]
+        if operands[0] != shape:
+            a, b = make_operands(shape, seed)
+            operands = (shape, a, b, Reference(a, b, seed=seed))
+        _, a, b, ref = operands
         with kernels.blas_threads(threads):
-            ok, err = ref.check(name, run())
-            row = dict(method=name, kind=method.kind, threads=threads, **shape.fields(),
-                       ops=shape.ops, verified=ok, max_abs_error=err)
-            if ok:
-                if threads > 1 and name != "float_blas":
+            rows, runs = _group_rows(shape, threads, names, a, b, ref, progress)
+            timed = [i for i, run in enumerate(runs) if run]
+            last = ["float_blas"]  # the checks above may just have run the BLAS
+
+            def settle(j):
+                # A kernel timed right after the BLAS would fight its
+                # spinning workers (see BLAS_SETTLE_S).
+                name = names[timed[j]]
+                if threads > 1 and last[0] == "float_blas" and name != "float_blas":
                     time.sleep(BLAS_SETTLE_S)
-                row.update(measure(run, min_time=min_time, repeat=repeat).stats())
-                row["gops"] = throughput(shape, row["median_s"])
-                row["peak_fraction"] = peak_fraction(row, peaks)
-            else:
+                last[0] = name
+
+            timings = measure_interleaved([runs[i] for i in timed], min_time=min_time,
+                                          repeat=repeat, before=settle)
+        del runs
+        for i, timing in zip(timed, timings):
+            rows[i].update(timing.stats())
+            rows[i]["gops"] = throughput(shape, rows[i]["median_s"])
+            rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)
+        for row in rows:
+            if not row["verified"]:
                 row.update(samples_s=[], min_s=None, median_s=None, iqr_s=None, gops=None)
                 failed.append(row)
-        del run
-        writer.add_row(row)
-        if progress:
-            progress.advance()
+            writer.add_row(row)
+            if progress:
+                progress.advance()
     return failed

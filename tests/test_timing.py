@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from bnnbench.timing import MIN_SAMPLE_S, measure
+from bnnbench.timing import MIN_SAMPLE_S, measure, measure_interleaved
 
 
 class FakeClock:
@@ -45,6 +45,31 @@ def test_short_calls_are_grouped_into_loops():
     assert t.stats()["median_s"] == pytest.approx(1e-6)
 
 
+def test_interleaved_takes_turns_and_meets_both_minimums():
+    clock = FakeClock([0.0])  # the functions below move the clock themselves
+    calls = []
+
+    def make(name, seconds):
+        def fn():
+            calls.append(name)
+            clock.now += seconds
+        return fn
+
+    turns = []
+    fast, slow = measure_interleaved([make("fast", 0.01), make("slow", 0.25)], min_time=1.0,
+                                     repeat=3, rounds=4, before=turns.append, clock=clock)
+    # calibration turn of each, then 4 rounds of one turn each, in order
+    assert turns == [0, 1] + [0, 1] * 4
+    # each round: at least ceil(3 / 4) = 1 sample and 1.0 / 4 s of them
+    assert len(slow.samples_s) == 4
+    assert len(fast.samples_s) == 4 * 25
+    assert sum(fast.samples_s) == pytest.approx(1.0)
+    # the turns alternate: both functions run in the first and last quarter
+    assert {"fast", "slow"} <= set(calls[:30]) and {"fast", "slow"} <= set(calls[-30:])
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         measure(lambda: None, repeat=0)
+    with pytest.raises(ValueError):
+        measure_interleaved([lambda: None], rounds=0)
