@@ -2,9 +2,8 @@
 
 For each shape the operands are made once (seeded), each method is prepared
 (weights packed), its output checked against the reference, and only then
-timed, the methods of one shape and thread count in turns. Rows go to the
-RunWriter as soon as their group is timed, so an interrupted sweep keeps
-every finished group.
+timed, all steps of one shape in turns. Rows go to the RunWriter as soon as
+their shape is timed, so an interrupted sweep keeps every finished shape.
 """
 import time
 from itertools import groupby
@@ -68,54 +67,74 @@ def make_operands(shape, seed):
     return a, b
 
 
-def _group_rows(shape, threads, names, a, b, ref, progress):
-    """Prepare and verify each method of one (shape, threads) group; return
+def _check_steps(shape, steps, a, b, ref, progress):
+    """Prepare and verify each (threads, method) step of one shape; return
     its rows and the timed calls of those that passed (None for the rest)."""
     rows, runs = [], []
-    for name in names:
+    for threads, name in steps:
         method = kernels.BY_NAME[name]
         if progress:
             progress.step(f"{name} threads={threads} channels={shape.channels} "
                           f"filters={shape.filters} kernel={shape.kernel}")
         run = kernels.prepare(name, a, b, threads)
-        ok, err = ref.check(name, run())
+        with kernels.blas_threads(threads):
+            ok, err = ref.check(name, run())
         rows.append(dict(method=name, kind=method.kind, threads=threads, **shape.fields(),
                          ops=shape.ops, verified=ok, max_abs_error=err))
         runs.append(run if ok else None)
     return rows, runs
 
 
+class _Turns:
+    """Set-up before each timed turn: the BLAS pinned to the turn's thread
+    count and, before a kernel's turn, a pause if BLAS workers may be
+    spinning: after a multi-threaded BLAS call or after a change of the
+    BLAS thread count, which may wake its workers too (see BLAS_SETTLE_S)."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.limit = None            # (threads, threadpool limit in force)
+        self.blas_may_spin = True    # the checks just ran the BLAS
+
+    def __call__(self, i):
+        threads, name = self.steps[i]
+        if self.limit is None or self.limit[0] != threads:
+            self.close()
+            self.limit = (threads, kernels.blas_threads(threads))
+            self.blas_may_spin = True  # restoring the limit passes through the default
+        if name == "float_blas":
+            self.blas_may_spin |= threads > 1
+        elif self.blas_may_spin:
+            time.sleep(BLAS_SETTLE_S)
+            self.blas_may_spin = False
+
+    def close(self):
+        if self.limit is not None:
+            self.limit[1].restore_original_limits()
+            self.limit = None
+
+
 def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None):
     """Measure every step; write each row; return the rows that failed checks.
 
-    The methods of one (shape, threads) group are checked first, then timed
-    in turns (measure_interleaved), so each speedup compares samples taken
-    over the same stretch of time. A group's rows are written together when
-    its timing ends: an interrupt loses at most the group in progress.
+    The steps of one shape (all methods, all thread counts) are checked
+    first, then timed in turns (measure_interleaved), so a speedup over the
+    BLAS and a 2-thread-over-1-thread ratio compare samples taken over the
+    same stretch of time. A shape's rows are written together when its
+    timing ends: an interrupt loses at most the shape in progress.
     """
     failed = []
-    operands = (None, None, None, None)
-    for (shape, threads), group in groupby(steps, key=lambda step: step[:2]):
-        names = [name for _, _, name in group]
-        if operands[0] != shape:
-            a, b = make_operands(shape, seed)
-            operands = (shape, a, b, Reference(a, b, seed=seed))
-        _, a, b, ref = operands
-        with kernels.blas_threads(threads):
-            rows, runs = _group_rows(shape, threads, names, a, b, ref, progress)
-            timed = [i for i, run in enumerate(runs) if run]
-            last = ["float_blas"]  # the checks above may just have run the BLAS
-
-            def settle(j):
-                # A kernel timed right after the BLAS would fight its
-                # spinning workers (see BLAS_SETTLE_S).
-                name = names[timed[j]]
-                if threads > 1 and last[0] == "float_blas" and name != "float_blas":
-                    time.sleep(BLAS_SETTLE_S)
-                last[0] = name
-
+    for shape, group in groupby(steps, key=lambda step: step[0]):
+        shape_steps = [(threads, name) for _, threads, name in group]
+        a, b = make_operands(shape, seed)
+        rows, runs = _check_steps(shape, shape_steps, a, b, Reference(a, b, seed=seed), progress)
+        timed = [i for i, run in enumerate(runs) if run]
+        turns = _Turns([shape_steps[i] for i in timed])
+        try:
             timings = measure_interleaved([runs[i] for i in timed], min_time=min_time,
-                                          repeat=repeat, before=settle)
+                                          repeat=repeat, before=turns) if timed else []
+        finally:
+            turns.close()
         del runs
         for i, timing in zip(timed, timings):
             rows[i].update(timing.stats())
