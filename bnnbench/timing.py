@@ -2,9 +2,9 @@
 
 A measurement calls the function until it has at least `repeat` samples and
 `min_time` seconds of them; measure_interleaved does so for several functions
-in turns, for ratios between them. Calls shorter than MIN_SAMPLE_S are grouped into
-loops per sample so that timer overhead stays negligible. Every per-call
-sample is kept; min, median and IQR summarise them.
+in turns, for ratios between them. Calls shorter than MIN_SAMPLE_S are
+grouped into loops per sample so that timer overhead stays negligible. Every
+per-call sample is kept; min, median and IQR summarise them.
 """
 import statistics
 import time
