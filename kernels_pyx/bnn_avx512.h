@@ -53,10 +53,6 @@ static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
     for (int i = 0; i < n; ++i) bnn_store_avx512(counts[i], k, c + 16 * i, nr - 16 * i);
 }
 
-/* A panel row is two zmm registers (NZ). Full tiles hold BNN_XNOR_MR x NZ
- * accumulators, so each panel register loaded is used BNN_XNOR_MR times and
- * each broadcast word of A NZ times; a row tail (mr < BNN_XNOR_MR, only when
- * M is not a multiple of it) runs the same loop one row at a time. */
 /* Keep a loaded panel row in its register. Left alone, gcc folds the load
  * into every xor that uses it, so each popcount also costs a 64-byte load
  * on top of the broadcasts of A. Loading each row once per K-word measured
@@ -68,6 +64,10 @@ static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
 #define BNN_IN_REGISTER(v) __asm__("" : "+v"(v))
 #endif
 
+/* A panel row is two zmm registers (NZ). Full tiles hold BNN_XNOR_MR x NZ
+ * accumulators, so each panel register loaded is used BNN_XNOR_MR times and
+ * each broadcast word of A NZ times; a row tail (mr < BNN_XNOR_MR, only when
+ * M is not a multiple of it) runs the same loop one row at a time. */
 #define BNN_DEFINE_XNOR_TILE_AVX512(WT, SUFFIX, SET1, POPCNT, ADD)                   \
 static inline void bnn_xnor_tile_##SUFFIX(                                           \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
