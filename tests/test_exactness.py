@@ -157,3 +157,19 @@ def test_pack_panels_is_pack_signs_of_the_transpose(bits, rng):
     assert not panels.transpose(0, 2, 1).reshape(-1, panels.shape[1])[n:].any()
     # Panel rows are two zmm registers on AVX-512, 512 bits elsewhere.
     assert nr * bits == (1024 if bnnbench.BUILD["kernel_path"].startswith("avx512") else 512)
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_pack_panels_over_several_runs_of_columns(bits, rng):
+    # The SIMD packers read rows in runs of 8192 columns: N spans two runs
+    # and a partial one, then a partial panel; K ends in a partial word; the
+    # values include the signs of zeros, tiny negatives, infinities and NaN.
+    k, n = 70, 2 * 8192 + 16 * 3 + 5
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    special = np.array([0.0, -0.0, 1e-45, -1e-45, np.inf, -np.inf, np.nan], dtype=np.float32)
+    b.flat[rng.choice(b.size, 5000, replace=False)] = np.resize(special, 5000)
+    for t in THREADS:
+        panels = kernels.pack_panels(b, bits, threads=t)
+        cols = panels.transpose(0, 2, 1).reshape(-1, panels.shape[1])
+        np.testing.assert_array_equal(cols[:n], reference_pack(b.T, bits))
+        assert not cols[n:].any()
