@@ -7,8 +7,11 @@ judged against, measured with the kernels' own build.
   loop plus loads and bookkeeping.
 - fma_gflops: independent float32 multiply-add chains, in GFLOP/s: the
   float ceiling that float_blas and float_gemm approach.
-- copy_gbs: a large memcpy, bytes read + written per second: the ceiling for
-  sign + bit-pack, which streams the activations once.
+- copy_gbs: a large memcpy, bytes read + written per second.
+- read_gbs: one pass of reads over a large buffer, bytes per second: the
+  ceiling for sign + bit-pack, which reads the activations once and writes
+  1/32 of that. Binarizing methods are judged against the roofline
+  min(popcount_gops, read_gbs * bit-ops per byte of activations).
 - pack_gbs: sign + bit-pack of a large float32 activation matrix into the
   xnor kernels' layout (bytes read + written per second).
 Each is measured on 1 thread and on every core, best of a few tries: a peak
@@ -43,6 +46,10 @@ def _copy_gbs(threads, src, dst):
                for _ in range(3)) / 1e9
 
 
+def _read_gbs(threads, words):
+    return max(n / s for n, s, _ in (_probe.read(words, threads) for _ in range(5))) / 1e9
+
+
 def _pack_gbs(threads, b, out):
     from .timing import measure
     t = measure(lambda: kernels._bitpack.pack_panels(b, out, threads), min_time=0.2, repeat=3)
@@ -58,13 +65,16 @@ def _run_probe(threads):
     peaks = {}
     for t in threads:
         copy = _copy_gbs(t, src, dst)
+        read = _read_gbs(t, src.view(np.uint64))
         pack = _pack_gbs(t, b, out)
         peaks[str(t)] = {
             "popcount_gops": 2 * _best_rate(lambda r: _probe.popcount(r, t)) / 1e9,
             "fma_gflops": 2 * _best_rate(lambda r: _probe.fma(r, t)) / 1e9,
             "copy_gbs": copy,
+            "read_gbs": read,
             "pack_gbs": pack,
             "pack_fraction_of_copy": pack / copy,
+            "pack_fraction_of_read": pack / read,
         }
     return {"popcount_method": _probe.METHOD, "threads": peaks}
 
@@ -78,9 +88,21 @@ def run_probe(threads=None):
 
 
 def peak_fraction(row, probe):
-    """Share of this host's peak a sweep row reached (None if unknown)."""
+    """Share of this host's peak a sweep row reached (None if unknown).
+
+    Float rows are judged against the FMA peak, xnor rows against the
+    popcount peak; rows that binarize their input inside the timed call
+    against the roofline: they must also read K*N float32 activations, so
+    they can go no faster than min(popcount peak, read bandwidth * bit-ops
+    per byte read)."""
     peaks = (probe or {}).get("threads", {}).get(str(row["threads"]))
     if not peaks or not row.get("gops"):
         return None
-    peak = peaks["popcount_gops" if row["kind"] == "xnor" else "fma_gflops"]
+    peak = peaks.get("popcount_gops" if row["kind"] == "xnor" else "fma_gflops")
+    method = kernels.BY_NAME.get(row.get("method"))
+    if peak and method and method.binarizes_input:
+        read, ops, nbytes = peaks.get("read_gbs"), row.get("ops"), 4 * row["K"] * row["N"]
+        if not (read and ops and nbytes):
+            return None  # a probe from before read_gbs: no fair ceiling
+        peak = min(peak, read * ops / nbytes)
     return row["gops"] / peak if peak else None

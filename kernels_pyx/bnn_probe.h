@@ -7,6 +7,9 @@
  *   or scalar popcount otherwise). Returns the bit-MACs done.
  * fma: independent float32 multiply-add chains, enough of them to cover
  *   the FMA latency. Returns the multiply-adds done.
+ * read: one streaming pass over a buffer far larger than the caches, its
+ *   words folded by xor (which the compiler vectorises): what a kernel that
+ *   only reads, such as sign + bit-pack, can reach.
  * Each returns a checksum through *sink so the compiler cannot drop it. */
 #ifndef BNN_PROBE_H
 #define BNN_PROBE_H
@@ -103,6 +106,17 @@ static inline int64_t bnn_probe_fma(int64_t rounds, float seed, float *sink)
     for (int i = 0; i < BNN_PROBE_CHAINS; ++i) s += acc[i][0];
     *sink = s;
     return rounds * BNN_PROBE_CHAINS * 8;
+}
+
+/* Several accumulators so the xor chain never waits on its own latency. */
+static inline uint64_t bnn_probe_read(const uint64_t *x, int64_t n)
+{
+    uint64_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; ++u) acc[u] ^= x[i + u];
+    for (; i < n; ++i) acc[0] ^= x[i];
+    return acc[0] ^ acc[1] ^ acc[2] ^ acc[3] ^ acc[4] ^ acc[5] ^ acc[6] ^ acc[7];
 }
 
 #endif

@@ -14,6 +14,7 @@ cdef extern from "bnn_probe.h" nogil:
     int BNN_PROBE_WORDS
     int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
     int64_t bnn_probe_fma(int64_t rounds, float seed, float *sink)
+    uint64_t bnn_probe_read(const uint64_t *x, int64_t n)
 
 METHOD = BNN_PROBE_METHOD.decode()
 
@@ -63,3 +64,23 @@ def copy(unsigned char[::1] dst, const unsigned char[::1] src, int threads=1):
             if length > 0:
                 memcpy(&dst[lo], &src[lo], length)
     return 2 * n, time.perf_counter() - start
+
+
+def read(const uint64_t[::1] src, int threads=1):
+    """Read src in one chunk per thread; returns bytes read, seconds and a
+    checksum (so the reads cannot be dropped)."""
+    cdef Py_ssize_t n = src.shape[0], chunk = (n + threads - 1) // threads, lo
+    cdef int t
+    cdef uint64_t sums[256]
+    if threads > 256:
+        raise ValueError("probe: at most 256 threads")
+    start = time.perf_counter()
+    with nogil:
+        for t in prange(threads, num_threads=threads, schedule="static"):
+            lo = t * chunk
+            sums[t] = bnn_probe_read(&src[lo], min(chunk, n - lo)) if lo < n else 0
+    seconds = time.perf_counter() - start
+    total = 0
+    for t in range(threads):
+        total ^= sums[t]
+    return 8 * n, seconds, total

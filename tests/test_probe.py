@@ -16,9 +16,10 @@ def peaks():
 
 def test_probe_measures_every_peak(peaks):
     one = peaks["threads"]["1"]
-    for key in ("popcount_gops", "fma_gflops", "copy_gbs", "pack_gbs"):
+    for key in ("popcount_gops", "fma_gflops", "copy_gbs", "read_gbs", "pack_gbs"):
         assert one[key] > 0, key
     assert one["pack_fraction_of_copy"] == pytest.approx(one["pack_gbs"] / one["copy_gbs"])
+    assert one["pack_fraction_of_read"] == pytest.approx(one["pack_gbs"] / one["read_gbs"])
     assert peaks["popcount_method"]
 
 
@@ -29,6 +30,21 @@ def test_peak_fraction_uses_the_row_kind_and_threads():
     assert probe.peak_fraction({"kind": "float", "threads": 1, "gops": 50.0}, peaks) == 0.5
     assert probe.peak_fraction({"kind": "float", "threads": 4, "gops": 50.0}, peaks) is None
     assert probe.peak_fraction({"kind": "xnor", "threads": 1, "gops": 5.0}, None) is None
+
+
+def test_binarizing_rows_are_judged_against_the_memory_roofline():
+    # 2*M*N*K bit-ops over 4*K*N bytes read: M/2 = 32 bit-ops per byte at M = 64.
+    row = {"method": "binarize_xnor_64_omp", "kind": "xnor", "threads": 2, "gops": 480.0,
+           "K": 12800, "N": 12800, "ops": 2 * 64 * 12800 * 12800}
+    peaks = {"threads": {"2": {"popcount_gops": 4000.0, "read_gbs": 30.0}}}
+    assert probe.peak_fraction(row, peaks) == pytest.approx(480.0 / (30.0 * 32))
+    # Memory fast enough: the popcount peak binds again.
+    peaks["threads"]["2"]["read_gbs"] = 1000.0
+    assert probe.peak_fraction(row, peaks) == pytest.approx(480.0 / 4000.0)
+    # A probe without a read bandwidth gives no fraction rather than a wrong one.
+    del peaks["threads"]["2"]["read_gbs"]
+    assert probe.peak_fraction(row, peaks) is None
+    assert probe.peak_fraction(dict(row, method="xnor_64_omp"), peaks) == pytest.approx(0.12)
 
 
 def test_host_probe_cli():

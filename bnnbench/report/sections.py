@@ -120,7 +120,7 @@ def host_card(host):
 
 
 PROBE_UNITS = {"popcount_gops": "Gbit-op/s popcount", "fma_gflops": "GFLOP/s FMA",
-               "copy_gbs": "GB/s copy", "pack_gbs": "GB/s sign+pack"}
+               "copy_gbs": "GB/s copy", "read_gbs": "GB/s read", "pack_gbs": "GB/s sign+pack"}
 
 
 def _peaks(d):
