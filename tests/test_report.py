@@ -374,3 +374,27 @@ def test_a_newer_partial_run_does_not_hide_other_methods():
     picked = chosen.set_index("method")["run_id"].to_dict()
     assert picked == {"float_blas": "new", "xnor_64": "old"}
     assert used == {"new": 1, "old": 1}
+
+
+def test_binarizing_rows_need_a_probe_with_read_bandwidth(tmp_path, hosts):
+    """Older runs judged binarize_* rows against the popcount peak alone;
+    the report drops that fraction instead of plotting it as the roofline."""
+    _, files = hosts
+    run = json.loads(files["server"].read_text())
+    for row in run["rows"]:
+        row["peak_fraction"] = 0.5
+    peaks = {"popcount_gops": 1000.0, "fma_gflops": 100.0}
+    for name, probe in (("old", {"threads": {"1": dict(peaks)}}),
+                        ("new", {"threads": {"1": dict(peaks, read_gbs=30.0)}})):
+        run["host"]["probe"] = probe
+        run["run_id"] = (name * 32)[:32]
+        (tmp_path / f"{name}.json").write_text(json.dumps(run))
+        df = data.load([str(tmp_path / f"{name}.json")]).sweep
+        binarizing = df["method"].str.startswith("binarize_")
+        assert binarizing.any() and (~binarizing).any()
+        assert (df.loc[~binarizing, "peak_fraction"] == 0.5).all()
+        fractions = df.loc[binarizing, "peak_fraction"]
+        if name == "new":
+            assert (fractions == 0.5).all()
+        else:
+            assert fractions.isna().all()

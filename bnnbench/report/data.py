@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import results
+from .. import kernels, results
 from ..errors import BnnbenchError
 
 SHAPE = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
@@ -106,6 +106,23 @@ def _own_rows(run):
     return dict(run, rows=rows)
 
 
+BINARIZING = [m.name for m in kernels.ALL_METHODS if m.binarizes_input]
+
+
+def _drop_roofline_without_read_bandwidth(df, host):
+    """Binarizing rows are judged against a roofline that needs the probe's
+    read bandwidth; runs probed before it was measured judged them against
+    the popcount peak alone, a figure that means something else, so it is
+    left out rather than plotted beside the new one."""
+    probe = host.get("probe") if isinstance(host, dict) else None
+    per_thread = probe.get("threads") if isinstance(probe, dict) else None
+    if isinstance(per_thread, dict) and any(isinstance(p, dict) and "read_gbs" in p
+                                            for p in per_thread.values()):
+        return
+    if "peak_fraction" in df and "method" in df:
+        df.loc[df["method"].isin(BINARIZING), "peak_fraction"] = None
+
+
 def _run_frame(run):
     """One run's rows as a frame; run kind kept apart from a row's own
     "kind" (a sweep row's kind is float/xnor, which would overwrite it)."""
@@ -116,6 +133,7 @@ def _run_frame(run):
     for k, v in settings.items():
         if isinstance(v, (str, int, float, bool)) and not isinstance(k, bool):
             df[f"setting_{k}"] = v
+    _drop_roofline_without_read_bandwidth(df, run["host"])
     df = df.assign(run_kind=run["kind"], host_label=_label(run["host"]),
                    started_ts=_timestamp(run["started_at"]),
                    finished_at=run.get("finished_at") if isinstance(run.get("finished_at"), str)

@@ -244,9 +244,11 @@ def peak_fraction(rows):
         ax.set_title(f"{t} thread{'s' if t != 1 else ''}", fontsize=10)
         ax.grid(True, alpha=0.3)
     _legend(fig, axes)
-    caption = ("Throughput as a share of the peak the host's probe measured (float methods "
-               "against FMA, xnor methods against popcount, at the same thread count). Above "
-               "100 %: the probe read a lower peak than the kernel reached, e.g. on a busy host")
+    caption = ("Throughput as a share of the peak the host's probe measured, at the same "
+               "thread count: float methods against FMA, xnor methods against popcount, "
+               "binarize_* against the lower of popcount and what the read bandwidth allows "
+               "(they must read the float activations). Above 100 %: the probe read a lower "
+               "peak than the kernel reached, e.g. on a busy host")
     caption += f" (fixed: {_fixed_text(fixed)})." if fixed else "."
     return Figure("Fraction of peak", _encode(fig), caption)
 
