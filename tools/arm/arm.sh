@@ -64,17 +64,21 @@ host_setup() {
         $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 }
 
-# The pure-Python Cython wheel of the host's Cython version: setup.py imports
-# Cython.Build, and finds the host-made .c files up to date.
-cython_dir() {
-    local version dir
-    version=$("$host_python" -c "import Cython; print(Cython.__version__)") \
-        || die "no Cython in $host_python (run make first)"
-    dir=$cache/cython-$version
-    if [ ! -d "$dir/Cython" ]; then
+# The pure-Python wheel of the host's version of a build dependency, for
+# the emulated setup.py to import: Cython (which then finds the host-made .c
+# files up to date) and setuptools (the target's own may be too old for
+# pyproject.toml, e.g. Debian 12's 66 rejects an SPDX license string).
+host_wheel_dir() {
+    local name=$1 version dir
+    version=$("$host_python" -c "from importlib.metadata import version; print(version('$name'))") \
+        || die "no $name in $host_python (run make first)"
+    dir=$cache/$name-$version
+    if [ ! -f "$dir/.complete" ]; then
+        rm -rf "$dir.tmp"
         "$host_python" -m pip install --quiet --no-deps --only-binary=:all: --platform any \
-            --implementation py --python-version 3.11 --target "$dir.tmp" "cython==$version" \
-            || die "could not fetch the pure-Python Cython $version wheel"
+            --implementation py --python-version 3.11 --target "$dir.tmp" "$name==$version" \
+            || die "could not fetch the pure-Python $name $version wheel"
+        touch "$dir.tmp/.complete"
         rm -rf "$dir"; mv "$dir.tmp" "$dir"
     fi
     echo "$dir"
@@ -90,9 +94,9 @@ emulated_python() {
 
 # build ARCH VARIANT -> $cache/ARCH-VARIANT/lib holds an importable bnnbench.
 build() {
-    local arch=$1 variant=$2 dest src portable cython target_flags key
+    local arch=$1 variant=$2 dest src portable wheels target_flags key
     arch_vars "$arch"
-    cython=$(cython_dir)
+    wheels=$(host_wheel_dir cython):$(host_wheel_dir setuptools)
     dest=$cache/$arch-$variant
     src=$dest/src
     # The portable build is what any gcc makes for the architecture's baseline.
@@ -103,7 +107,7 @@ build() {
                 ! -name '*.so' ! -name '*.c' ! -path '*/__pycache__/*' -print0 \
             | LC_ALL=C sort -z | xargs -0 sha256sum
             cat "$sysroot/.bnnbench-sysroot"
-            echo "$cc $target_flags $portable $cython") | sha256sum | cut -c1-16)
+            echo "$cc $target_flags $portable $wheels") | sha256sum | cut -c1-16)
     if [ -f "$dest/lib/.build-key" ] && [ "$(cat "$dest/lib/.build-key")" = "$key" ]; then
         say "$arch $variant: sources unchanged since the last build, reusing it"
         grep '^bnnbench: building kernels' "$dest/build.log" >&2 || true
@@ -119,7 +123,7 @@ build() {
     # so the emulated setup.py does not cythonize again (slowly).
     touch "$src"/kernels_pyx/*.c
     (cd "$src" && CC=$cc BNNBENCH_PORTABLE=$portable BNNBENCH_CFLAGS="$target_flags" \
-        CFLAGS="-idirafter $sysroot/usr/include" PYTHONPATH="$cython" \
+        CFLAGS="-idirafter $sysroot/usr/include" PYTHONPATH="$wheels" \
         emulated_python setup.py -q build --build-base "$dest/tmp" \
             build_py --build-lib "$dest/lib" build_ext --build-lib "$dest/lib" \
         >"$dest/build.log" 2>&1) \
