@@ -85,3 +85,25 @@ class TrackPopcountFraction(PinnedBlas):
         row = {"threads": threads, "kind": kernels.BY_NAME[method].kind,
                "gops": throughput(self.shape, median_s(self.run))}
         return self.probe.peak_fraction(row, self.peaks)
+
+
+class TrackPackFraction:
+    """Sign + bit-pack of 256 MiB of float32 activations into the xnor layout
+    (the probe's pack_gbs) as a share of this machine's read bandwidth on as
+    many threads (read_gbs): how close binarizing comes to the memory limit."""
+
+    params = [THREADS]
+    param_names = ["threads"]
+    unit = "fraction of read bandwidth"
+    timeout = 300
+
+    def setup(self, threads):
+        self.probe = load_probe()
+        if not hasattr(self.probe, "_read_gbs"):
+            raise NotImplementedError("this commit's probe measures no read bandwidth")
+
+    def track_pack_fraction(self, threads):
+        peaks = self.probe.run_probe((threads,))["threads"]
+        if str(threads) not in peaks:
+            raise NotImplementedError(f"the probe has no peak for {threads} threads")
+        return peaks[str(threads)]["pack_fraction_of_read"]

@@ -21,6 +21,7 @@ SELECTION = [
     r"TimeGemmChannels\.time_gemm\('(float_blas|xnor_64)', 32, 1\)",
     r"TimePackPanels\.time_pack_panels\(64, 32, 1\)",
     r"TrackSpeedup\.track_speedup\('xnor_64', 64, 1\)",
+    r"TrackPackFraction\.track_pack_fraction\(1\)",
 ]
 
 
@@ -79,7 +80,7 @@ def test_asv_results_load_into_the_frame(asv_run):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         df = asv_results.load_frame(asv_run["results"])
-    assert len(df) == 4   # only the selected combinations; the rest were not run
+    assert len(df) == 5   # only the selected combinations; the rest were not run
     assert set(df["run_kind"]) == {"asv"}
     assert set(df["commit"]) == {asv_run["commit"]}
     assert set(df["git_commit"]) == {asv_run["commit"]}
@@ -106,10 +107,16 @@ def test_asv_results_load_into_the_frame(asv_run):
     assert (pack.word_bits, pack.channels, pack.threads, pack.K) == (64, 32, 1, 800)
     assert pack.median_s > 0
 
-    track = df[df["asv_type"] == "track"].iloc[0]
+    track = df[df["benchmark"] == "bench_track.TrackSpeedup.track_speedup"].iloc[0]
     assert (track.method, track.channels, track.threads) == ("xnor_64", 64, 1)
     assert track.value > 0 and track.unit == "x float_blas"
     assert math.isnan(track.median_s)
+
+    # A share of the probe's read bandwidth: above 0, and a packer cannot
+    # stream far faster than a plain read of memory.
+    packing = df[df["benchmark"] == "bench_track.TrackPackFraction.track_pack_fraction"].iloc[0]
+    assert packing.threads == 1 and packing.unit == "fraction of read bandwidth"
+    assert 0 < packing.value < 2
 
 
 def test_results_loader_reads_asv_directories(asv_run):
@@ -121,7 +128,7 @@ def test_results_loader_reads_asv_directories(asv_run):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         df = results.load_frame([asv_run["results"]])
-    assert len(df) == 4 and set(df["run_kind"]) == {"asv"}
+    assert len(df) == 5 and set(df["run_kind"]) == {"asv"}
     assert results.load_runs([asv_run["results"]], kinds={"sweep"}) == []
 
 
