@@ -12,8 +12,8 @@ def register(sub):
     p.add_argument("--label", default=None, help="name of this host (default: hostname)")
     p.add_argument("--probe", action="store_true",
                    help="also measure the peaks the kernels are judged against (about 10 s): "
-                        "xor+popcount and float32 FMA throughput, copy and sign+pack bandwidth, "
-                        "on 1 thread and on every core")
+                        "xor+popcount and float32 FMA throughput, read, copy and sign+pack "
+                        "bandwidth, on 1 thread and on every core")
     add_format(p)
     p.set_defaults(func=run)
 
