@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 KERNEL_SOURCES := $(wildcard kernels_pyx/*) setup.py pyproject.toml
 
-.PHONY: run test test-portable test-avx512-emulated verify clean help
+.PHONY: run test test-portable test-avx512-emulated test-avx2 verify clean help
 
 help:
 	@echo "make run            default sweep on this host, then the HTML report of results/"
@@ -49,6 +49,15 @@ endef
 # (e.g. on a Raspberry Pi) would build.
 test-portable: $(STAMP)
 	$(call alt-build,portable,BNNBENCH_PORTABLE=1,portable)
+
+# The AVX2 kernels, on hosts whose native build takes the AVX-512 path and so
+# would leave the path most x86 machines run untested.
+test-avx2: $(STAMP)
+	$(call alt-build,avx2,BNNBENCH_CFLAGS=-mno-avx512f,avx2)
+
+ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512_vpopcntdq /proc/cpuinfo && echo yes),)
+test: test-avx2
+endif
 
 # The AVX-512 VPOPCNTDQ kernels with SIMDe standing in for the instructions,
 # so their exactness is checked on hosts that lack them.
