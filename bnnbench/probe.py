@@ -79,12 +79,71 @@ def _run_probe(threads):
     return {"popcount_method": _probe.METHOD, "threads": peaks}
 
 
-def run_probe(threads=None):
-    """Peaks per thread count (keys are strings, as in JSON)."""
+def run_probe(threads=None, fresh=False):
+    """Peaks per thread count (keys are strings, as in JSON). fresh: measure
+    again rather than return this process's earlier probe."""
     threads = tuple(threads or hostinfo.default_threads())
     if not kernels.BUILD["openmp"]:
         threads = (1,)  # without OpenMP every probe loop runs on one thread
+    if fresh:
+        _run_probe.cache_clear()
     return _run_probe(threads)
+
+
+# Compute peaks grow with cores; a probe whose n-thread peak is below its
+# 1-thread peak ran while something else held a core.
+SCALING_PEAKS = ("popcount_gops", "fma_gflops")
+
+
+def check(probe):
+    """Why this probe cannot be a quiet host's peaks, or None."""
+    per = (probe or {}).get("threads") or {}
+    one = per.get("1") or {}
+    for t, peaks in sorted(per.items()):
+        if t == "1":
+            continue
+        for key in SCALING_PEAKS:
+            if one.get(key) and peaks.get(key) is not None and peaks[key] < one[key]:
+                return (f"{key} on {t} threads ({peaks[key]:.0f}) below 1 thread "
+                        f"({one[key]:.0f})")
+    return None
+
+
+def best_of(a, b):
+    """Per thread count and peak, the higher of two probes: a peak is what
+    the machine can do, so the slowed try is the one to discard."""
+    out = {"popcount_method": a.get("popcount_method"), "threads": {}}
+    for t in set(a.get("threads", {})) | set(b.get("threads", {})):
+        pa, pb = a["threads"].get(t, {}), b["threads"].get(t, {})
+        merged = {k: max(v for v in (pa.get(k), pb.get(k)) if v is not None)
+                  for k in set(pa) | set(pb)}
+        for name, denom in (("copy", "copy_gbs"), ("read", "read_gbs")):
+            if merged.get("pack_gbs") and merged.get(denom):
+                merged[f"pack_fraction_of_{name}"] = merged["pack_gbs"] / merged[denom]
+        out["threads"][t] = merged
+    return out
+
+
+def reprobe(probe, threads, reason):
+    """Measure again, keep the best of both, and mark the result unreliable
+    if `reason` (a function of the merged probe) still finds fault with it.
+    Updates `probe` in place (it is the run file's host.probe)."""
+    merged = best_of(probe, run_probe(threads, fresh=True))
+    probe.update(merged)
+    probe["reprobed"] = True
+    why = reason(probe)
+    probe["unreliable"] = why
+    return why
+
+
+def checked_probe(threads=None):
+    """run_probe, re-probed once if its peaks do not scale with threads;
+    still wrong after that, it says so in "unreliable"."""
+    probe = dict(run_probe(threads))
+    probe["threads"] = {t: dict(p) for t, p in probe["threads"].items()}
+    if check(probe):
+        reprobe(probe, threads, check)
+    return probe
 
 
 def peak_fraction(row, probe):

@@ -295,4 +295,29 @@ def add_speedups(df, baseline="float_blas"):
     out["speedup"] = out["baseline_median_s"] / out["median_s"]
     if "verified" in out:
         out.loc[out["verified"] != True, "speedup"] = float("nan")  # noqa: E712
-    return out.drop(columns="baseline_median_s")
+    return _add_intervals(out.drop(columns="baseline_median_s"), keys, baseline)
+
+
+def _add_intervals(df, keys, baseline):
+    """speedup_low / speedup_high / speedup_noisy for rows whose run file
+    predates them (a sweep stores its own), by the sweep's rule (bnnbench.trust)."""
+    from . import trust
+    for col in ("speedup_low", "speedup_high", "speedup_noisy"):
+        if col not in df:
+            df[col] = None
+    todo = df["speedup_noisy"].isna() & df["speedup"].notna()
+    if not todo.any() or "samples_s" not in df:
+        return df
+    base = {tuple(r[k] for k in keys): r for r in
+            df[df["method"] == baseline].to_dict("records")}
+    for i in df.index[todo]:
+        row = df.loc[i]
+        b = base.get(tuple(row[k] for k in keys))
+        if b is None:
+            continue
+        low, high = trust.ratio_interval(b.get("samples_s"), row["samples_s"])
+        df.at[i, "speedup_low"], df.at[i, "speedup_high"] = low, high
+        wide = row["method"] != baseline and trust.interval_is_wide(low, high)
+        df.at[i, "speedup_noisy"] = bool(b.get("noisy") is True or row.get("noisy") is True
+                                         or wide)
+    return df

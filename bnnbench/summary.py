@@ -33,13 +33,34 @@ def sweep_table(df, extra=()):
         "K": df["K"], "threads": df["threads"], "method": df["method"],
         "median_ms": df["median_s"] * 1e3, "min_ms": df["min_s"] * 1e3,
         "iqr_%": 100 * df["iqr_s"] / df["median_s"],
-        "speedup": df["speedup"], "throughput": df["gops"],
+        "speedup": df["speedup"], "ci95": [_band(lo, hi) for lo, hi in
+                                           zip(df.get("speedup_low", pd.Series(index=df.index,
+                                                                                dtype=float)),
+                                               df.get("speedup_high", pd.Series(index=df.index,
+                                                                                 dtype=float)))],
+        "throughput": df["gops"],
         "unit": df["kind"].map(UNITS) if "kind" in df else None,
     })
     if "peak_fraction" in df and df["peak_fraction"].notna().any():
         cols["%peak"] = 100 * df["peak_fraction"]
     cols["verified"] = df["verified"]
+    cols["flags"] = [_flags(r) for r in df.to_dict("records")]
     return pd.DataFrame(cols).reset_index(drop=True)
+
+
+def _band(low, high):
+    """'17.1-18.3': the speedup's 95 % interval, as the terminal shows it."""
+    ok = all(isinstance(v, (int, float)) and v == v for v in (low, high))
+    return f"{low:.3g}-{high:.3g}" if ok else "-"
+
+
+def _flags(row):
+    """Why a row's speedup is not a result: noisy (spread or a wide interval),
+    busy (the host was), suspect (an impossible pattern in its shape)."""
+    out = [name for name in ("busy", "suspect") if row.get(name) is True]
+    if not out and (row.get("speedup_noisy") is True or row.get("noisy") is True):
+        out.append("noisy")
+    return ",".join(out) or "-"
 
 
 def format_table(table):

@@ -11,7 +11,7 @@ from itertools import groupby
 import numpy as np
 import psutil
 
-from . import kernels
+from . import kernels, load, probe, trust
 from .errors import BnnbenchError
 from .probe import peak_fraction
 from .timing import measure_interleaved
@@ -114,32 +114,76 @@ class _Turns:
             self.limit = None
 
 
-def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None):
+def _above_peak(rows, peaks):
+    """Why `rows` measured against `peaks` cannot be right, or None."""
+    for row in rows:
+        pf = peak_fraction(row, peaks) if row.get("gops") else None
+        if pf is not None and pf > trust.PEAK_TOLERANCE:
+            return (f"{row['method']} ran at {100 * pf:.0f} % of the probed peak on "
+                    f"{row['threads']} thread{'s' if row['threads'] != 1 else ''} "
+                    f"after a re-probe")
+    return None
+
+
+def _check_peaks(rows, writer, peaks, progress):
+    """A kernel above its probed peak means the probe read low (it ran while
+    the host was busy): re-probe once, keep the best of both, and recompute
+    every row's share of it. Still above, the probe is marked unreliable."""
+    if not peaks or peaks.get("reprobed") or not _above_peak(rows, peaks):
+        return
+    if progress:
+        progress.warn("a kernel beat the probed peak: probing again")
+    threads = sorted(int(t) for t in peaks.get("threads", {}))
+    every = writer.run["rows"] + rows
+    why = probe.reprobe(peaks, threads, lambda p: probe.check(p) or _above_peak(every, p))
+    for row in every:
+        if row.get("gops"):
+            row["peak_fraction"] = peak_fraction(row, peaks)
+    if why and progress:
+        progress.warn(f"the probe is unreliable: {why}")
+
+
+def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None,
+              monitor=None):
     """Measure every step; write each row; return the rows that failed checks.
 
     The steps of one shape (all methods, all thread counts) are checked
     first, then timed in turns (measure_interleaved), so a speedup over the
     BLAS and a 2-thread-over-1-thread ratio compare samples taken over the
-    same stretch of time. A shape's rows are written together when its
-    timing ends: an interrupt loses at most the shape in progress.
+    same stretch of time. The load on the host while a shape is timed is
+    recorded with its rows, which trust.annotate_shape then marks busy,
+    suspect or noisy. A shape's rows are written together when its timing
+    ends: an interrupt loses at most the shape in progress.
     """
     failed = []
+    monitor = monitor or load.LoadMonitor()
     for shape, group in groupby(steps, key=lambda step: step[0]):
         shape_steps = [(threads, name) for _, threads, name in group]
         a, b = make_operands(shape, seed)
         rows, runs = _check_steps(shape, shape_steps, a, b, Reference(a, b, seed=seed), progress)
         timed = [i for i, run in enumerate(runs) if run]
         turns = _Turns([shape_steps[i] for i in timed])
+        if progress and timed:
+            progress.note(f"timing {len(timed)} rows of {shape.describe()} in turns")
+        start = monitor.snapshot()
         try:
             timings = measure_interleaved([runs[i] for i in timed], min_time=min_time,
                                           repeat=repeat, before=turns) if timed else []
         finally:
             turns.close()
+        shape_load = monitor.since(start)
         del runs
         for i, timing in zip(timed, timings):
             rows[i].update(timing.stats())
             rows[i]["gops"] = throughput(shape, rows[i]["median_s"])
+        _check_peaks([rows[i] for i in timed], writer, peaks, progress)
+        for i in timed:
             rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)
+        busy = load.is_busy(shape_load)
+        trust.annotate_shape(rows, shape_load, busy)
+        if progress and busy:
+            progress.warn(f"host busy while timing {shape.describe()}: "
+                          f"{load.describe(shape_load)}; its rows are marked busy")
         for row in rows:
             if not row["verified"]:
                 row.update(samples_s=[], min_s=None, median_s=None, iqr_s=None, gops=None)

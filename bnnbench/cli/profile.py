@@ -4,7 +4,7 @@ import sys
 
 import pandas as pd
 
-from .. import hostinfo, models, profile
+from .. import hostinfo, models, profile, trust
 from ..progress import Progress
 from ..results import RunWriter, new_run
 from ..sweep import check_memory, run_steps
@@ -134,6 +134,7 @@ def run(args):
                            progress=progress)
     progress.close()
     run_obj["totals"] = profile.totals(run_obj["rows"], methods, threads)
+    line = trust.attach_verdict(run_obj, "profile")
     writer.finish("failed" if failed else "complete")
     if args.format == "json":
         json.dump(run_obj, sys.stdout, indent=1)
@@ -141,6 +142,7 @@ def run(args):
     else:
         print_tables(run_obj)
     print(f"run file: {writer.path}", file=sys.stderr)
+    print(line, file=sys.stderr)
     for row in failed:
         print(f"bnnbench profile: error: {row['method']} threads={row['threads']} on layer "
               f"{row['layer']} (M={row['M']} N={row['N']} K={row['K']}) gave a wrong result; "

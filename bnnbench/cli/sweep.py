@@ -3,7 +3,7 @@ import argparse
 import json
 import sys
 
-from .. import hostinfo, kernels, probe, shapes
+from .. import hostinfo, kernels, load, probe, shapes, trust
 from ..errors import BnnbenchError
 from ..progress import Progress
 from ..results import RunWriter, new_run, runs_to_frame
@@ -55,7 +55,11 @@ def register(sub):
     p.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
                    help="measure this host's peaks first (about 10 s) so rows carry their "
                         "fraction of peak (default: on, off with --quick)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--wait-quiet", type=non_negative_float, default=0, metavar="SECONDS",
+                   help="before measuring, wait up to SECONDS for other processes to leave "
+                        "the cores alone (a progress line says what is running); measures "
+                        "anyway when the time is up, and the run says the host was busy")
+    p.add_argument("--quiet", action="store_true", help="no progress line (warnings still print)")
     add_format(p)
     p.set_defaults(func=run)
 
@@ -77,6 +81,19 @@ def parse_methods(text):
     return list(dict.fromkeys(names))
 
 
+def wait_for_quiet(seconds, progress, command):
+    """--wait-quiet: None when the host is (or became) quiet, else the
+    evidence that it was still busy when measuring began."""
+    if not seconds:
+        return None
+    quiet, seen = load.wait_quiet(seconds, progress.note)
+    if quiet:
+        return None
+    evidence = f"still busy after waiting {seconds:g} s ({load.describe(seen)})"
+    progress.warn(f"{evidence}; measuring anyway, the run will say the host was busy")
+    return evidence
+
+
 def run(args):
     channels = _pick(args.channels, args.quick, "channels", shapes.DEFAULT_CHANNELS)
     batch = _pick(args.batch, args.quick, "batch", shapes.DEFAULT_BATCH)
@@ -95,14 +112,19 @@ def run(args):
     writer = RunWriter(new_run("sweep", host, settings), args.out)
     progress = Progress(len(steps), quiet=args.quiet)
     with keep_rows_on_interrupt("sweep", writer, progress):
+        evidence = wait_for_quiet(args.wait_quiet, progress, "sweep")
         if args.probe if args.probe is not None else not args.quick:
             if not args.quiet:
                 print("bnnbench sweep: probing this host's peaks ...", file=sys.stderr)
-            host["probe"] = probe.run_probe(threads)
+            host["probe"] = probe.checked_probe(threads)
+            if host["probe"].get("unreliable"):
+                progress.warn(f"the probe is unreliable: {host['probe']['unreliable']}; "
+                              f"%peak figures of this run are not to be trusted")
             writer.save()
         failed = run_steps(steps, writer, min_time, repeat, seed=args.seed, progress=progress,
                            peaks=host.get("probe"))
     progress.close()
+    line = trust.attach_verdict(writer.run, "sweep", evidence)
     writer.finish("failed" if failed else "complete")
     if args.format == "json":
         json.dump(writer.run, sys.stdout, indent=1)
@@ -110,6 +132,7 @@ def run(args):
     else:
         print(format_table(sweep_table(runs_to_frame([writer.run]))))
     print(f"run file: {writer.path}", file=sys.stderr)
+    print(line, file=sys.stderr)
     if failed:
         for row in failed:
             print(f"bnnbench sweep: error: {row['method']} threads={row['threads']} "
