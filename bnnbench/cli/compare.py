@@ -58,7 +58,8 @@ def run(args):
         print(f"A = {_describe(ds, a)}")
         print(f"B = {_describe(ds, b)}")
         print("speedup = float_blas median / method median, same host, same run; "
-              "time A/B > 1 means B is faster; noisy: whose samples spread > 10 % (IQR)")
+              "time A/B > 1 means B is faster; noisy: whose speedup is not a result (samples "
+              "spread > 10 %, a wide interval, a busy host or a suspect shape)")
         print()
         print(format_compare(out))
     return 0

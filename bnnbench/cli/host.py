@@ -39,6 +39,6 @@ def _lines(d):
 def run(args):
     fp = hostinfo.fingerprint(args.label)
     if args.probe:
-        fp["probe"] = probe.run_probe()
+        fp["probe"] = probe.checked_probe()
     print(json.dumps(fp, indent=1) if args.format == "json" else "\n".join(_lines(fp)))
     return 0

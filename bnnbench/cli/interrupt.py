@@ -2,6 +2,8 @@
 import contextlib
 import sys
 
+from .. import trust
+
 
 @contextlib.contextmanager
 def keep_rows_on_interrupt(command, writer, progress):
@@ -11,6 +13,7 @@ def keep_rows_on_interrupt(command, writer, progress):
         yield
     except KeyboardInterrupt:
         progress.close()
+        trust.attach_verdict(writer.run, command)
         writer.finish("interrupted")
         print(f"bnnbench {command}: interrupted; kept {len(writer.run['rows'])} finished rows "
               f"in {writer.path}", file=sys.stderr)

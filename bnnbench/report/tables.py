@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..summary import METHOD_ORDER, method_sort, sweep_table
+from ..trust import row_is_shaky
 from .data import BASELINE, SHAPE, with_thread_level
 
 KEY_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
@@ -205,8 +206,9 @@ def compare_hosts(sweep, a, b):
     median times and speedups, and the time ratio a / b."""
     df = with_thread_level(sweep)
     cols = ["method", "level"] + SHAPE
-    if "noisy" not in df:
-        df = df.assign(noisy=False)
+    # "noisy" here is the trust rule: spread on either side of the speedup,
+    # a wide interval, a busy host or a suspect shape (bnnbench.trust).
+    df = df.assign(noisy=[row_is_shaky(r) for r in df.to_dict("records")])
     keep = cols + ["threads", "median_s", "speedup", "noisy"]
     da = df[df["host_label"] == a][keep]
     db = df[df["host_label"] == b][keep]
@@ -219,7 +221,7 @@ def compare_hosts(sweep, a, b):
         "median_ms_a": m["median_s_a"] * 1e3, "median_ms_b": m["median_s_b"] * 1e3,
         "speedup_a": m["speedup_a"], "speedup_b": m["speedup_b"],
         "time_a/b": m["median_s_a"] / m["median_s_b"],
-        # Which side's samples spread more than 10 % of their median (IQR).
+        # Which side's speedup is not a result (row_is_shaky).
         "noisy": [("A" if na is True else "") + ("B" if nb is True else "")
                   for na, nb in zip(m["noisy_a"], m["noisy_b"])],
     }).reset_index(drop=True)
