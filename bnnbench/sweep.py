@@ -129,7 +129,15 @@ def _check_peaks(rows, writer, peaks, progress):
     """A kernel above its probed peak means the probe read low (it ran while
     the host was busy): re-probe once, keep the best of both, and recompute
     every row's share of it. Still above, the probe is marked unreliable."""
-    if not peaks or peaks.get("reprobed") or not _above_peak(rows, peaks):
+    if not peaks or peaks.get("unreliable"):
+        return
+    above = _above_peak(rows, peaks)
+    if not above:
+        return
+    if peaks.get("reprobed"):   # probed twice already: no third try
+        peaks["unreliable"] = above.replace(" after a re-probe", "")
+        if progress:
+            progress.warn(f"the probe is unreliable: {peaks['unreliable']}")
         return
     if progress:
         progress.warn("a kernel beat the probed peak: probing again")

@@ -182,8 +182,10 @@ def test_kernel_above_its_peak_reprobes_once_then_marks_the_probe(monkeypatch):
     assert calls == [True]
     assert "xnor_64 ran at 252 % of the probed peak" in peaks["unreliable"]
     assert row["peak_fraction"] == pytest.approx(2650 / 1050)
+    peaks["unreliable"] = None
     sweep._check_peaks([row], Writer, peaks, None)
-    assert calls == [True]   # once per run
+    assert calls == [True]   # once per run: then it is marked, not probed again
+    assert "xnor_64 ran at 252 % of the probed peak on 1 thread" == peaks["unreliable"]
 
 
 # ------------------------------------------------------------- progress
