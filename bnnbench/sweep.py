@@ -167,12 +167,14 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
     monitor = monitor or load.LoadMonitor()
     for shape, group in groupby(steps, key=lambda step: step[0]):
         shape_steps = [(threads, name) for _, threads, name in group]
+        before = monitor.snapshot()
         a, b = make_operands(shape, seed)
         rows, runs = _check_steps(shape, shape_steps, a, b, Reference(a, b, seed=seed), progress)
         timed = [i for i, run in enumerate(runs) if run]
         turns = _Turns([shape_steps[i] for i in timed])
         if progress and timed:
             progress.note(f"timing {len(timed)} rows of {shape.describe()} in turns")
+        checks_load = monitor.since(before)
         start = monitor.snapshot()
         try:
             timings = measure_interleaved([runs[i] for i in timed], min_time=min_time,
@@ -180,6 +182,9 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         finally:
             turns.close()
         shape_load = monitor.since(start)
+        # What ran beside the checks, just before timing: context for a reader,
+        # while only the load during timing marks rows busy.
+        shape_load["other_cores_before"] = checks_load["other_cores"]
         del runs
         for i, timing in zip(timed, timings):
             rows[i].update(timing.stats())
