@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-KERNEL_SOURCES := $(wildcard kernels_pyx/*) setup.py pyproject.toml
+# Sources only: the .c files cythonize writes beside them (again in every
+# alt-build below) must not make the next make reinstall.
+KERNEL_SOURCES := $(wildcard kernels_pyx/*.pyx kernels_pyx/*.pxd kernels_pyx/*.h) \
+                  setup.py pyproject.toml
 
 .PHONY: run test test-portable test-avx512-emulated test-avx2 verify clean help
 
