@@ -82,8 +82,10 @@ ASV_BASE    ?= HEAD~1
 ASV_NEW     ?= HEAD
 ASV_PORT    ?= 8080
 ASV_RESULTS := .asv/results
+ASV_HTML    := .asv/html
 
-.PHONY: asv-machine asv-run asv-quick asv-publish asv-preview asv-compare asv-check
+.PHONY: asv-machine asv-run asv-quick asv-publish asv-preview asv-compare asv-check \
+        asv-html-assets asv-html-test-tools
 
 # asv's machine description without questions, and bnnbench's fingerprint of
 # this host beside it (.asv/results/<machine>/bnnbench-host.jsonl).
@@ -102,8 +104,23 @@ asv-run: asv-machine
 asv-quick:
 	$(MAKE) asv-run ASV_ARGS='--quick $(ASV_ARGS)'
 
-asv-publish: $(STAMP)
+# asv's pages load jQuery, flot, bootstrap, ... from CDNs. asv-publish copies
+# them from the npm packages pinned in tools/asv-html/ into .asv/html and
+# points the pages there, so they work offline and from file:// (README:
+# "Tracking kernels across commits with asv").
+ASV_HTML_TOOLS  := tools/asv-html
+ASV_HTML_ASSETS := $(ASV_HTML_TOOLS)/node_modules/.installed-stamp
+
+$(ASV_HTML_ASSETS): $(ASV_HTML_TOOLS)/package.json $(ASV_HTML_TOOLS)/package-lock.json
+	$(ASV_HTML_TOOLS)/need.sh npm npm
+	npm ci --prefix $(ASV_HTML_TOOLS) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+asv-html-assets: $(ASV_HTML_ASSETS)
+
+asv-publish: $(STAMP) $(ASV_HTML_ASSETS)
 	$(ASV) publish
+	$(BIN)/python $(ASV_HTML_TOOLS)/offline.py $(ASV_HTML)
 
 asv-preview: asv-publish
 	$(ASV) preview --port $(ASV_PORT)
@@ -116,6 +133,14 @@ asv-check: $(STAMP)
 	$(ASV) check --python=same
 
 test: asv-check
+
+# What tests/test_asv_offline.py needs (the pinned npm packages, headless
+# Chromium); where they cannot be had, it skips and says why.
+asv-html-test-tools:
+	-@$(MAKE) --no-print-directory asv-html-assets
+	-@$(ASV_HTML_TOOLS)/need.sh chromium chromium
+
+test: asv-html-test-tools
 
 # ---------------------------------------------------------------------------
 # Raspberry Pi without a Pi (README: "Running on a Raspberry Pi"). On an
