@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from . import limits
 from .errors import BnnbenchError
 
 SPLIT_SEED = 0        # the train/test split never moves with --seed
@@ -51,6 +52,18 @@ class Config:
                 raise BnnbenchError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not self.lr > 0:
             raise BnnbenchError(f"lr must be > 0, got {self.lr}")
+        limits.check_seed(self.seed)
+        limits.check_memory(self.training_bytes(), f"--hidden {self.hidden} with "
+                            f"{self.binary_layers} binary layers",
+                            "use a smaller --hidden or fewer --binary-layers")
+
+    def training_bytes(self, n_in=64, n_out=10, train_samples=1347):
+        """What training holds at its peak, in float64: each weight with its
+        gradient and two Adam moments, and a whole-split forward pass
+        (evaluation sees all test images at once) for every layer."""
+        weights = (n_in + self.binary_layers * self.hidden + n_out) * self.hidden
+        activations = train_samples * self.hidden * (self.binary_layers + 1) * 4
+        return 8 * (4 * weights + activations)
 
 
 def load_data():

@@ -32,7 +32,7 @@ import os
 import sys
 import warnings
 
-from . import shapes
+from . import shapes, untrusted
 from .errors import BnnbenchError
 from .kernels import ALL_METHODS
 from .results import RunFileError, runs_to_frame
@@ -43,6 +43,7 @@ SHAPE_PARAMS = ("channels", "filters", "kernel", "batch", "out_size")
 INT_PARAMS = SHAPE_PARAMS + ("threads", "word_bits")
 _SHAPE_DEFAULTS = {"filters": shapes.DEFAULT_FILTERS[0], "kernel": shapes.DEFAULT_KERNEL[0],
                    "batch": shapes.DEFAULT_BATCH, "out_size": shapes.DEFAULT_OUT_SIZE}
+MAX_PARAM = 2**31 - 1   # a shape or thread count beyond this is no measurement
 _METHOD_KINDS = {m.name: m.kind for m in ALL_METHODS}
 # Fingerprint fields that change between two looks at the same machine.
 _VOLATILE_HOST = ("frequency_mhz",)
@@ -92,13 +93,7 @@ def _listdir(path):
 
 
 def _read_json(path):
-    try:
-        with open(path, "rb") as fh:
-            return json.loads(fh.read().decode("utf-8"))
-    except OSError as exc:
-        raise RunFileError(path, f"cannot read: {exc.strerror}")
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RunFileError(path, f"not valid JSON ({str(exc).splitlines()[0]})")
+    return untrusted.read_json(path, allow_nan=True)   # asv writes NaN for a skip
 
 
 def _warn(message):
@@ -191,21 +186,20 @@ def _host_lines(path):
         return []
     out = []
     try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        _warn(f"{path}: cannot read ({exc})")
+        lines = untrusted.read_text(path).splitlines()
+    except RunFileError as exc:
+        _warn(str(exc))
         return []
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = untrusted.parse_json(line, path)
             ok = (isinstance(entry, dict) and isinstance(entry.get("saved_at"), str)
                   and isinstance(entry.get("host"), dict)
                   and isinstance(entry["host"].get("label"), str)
                   and isinstance(entry["host"].get("arch"), str))
-        except ValueError:
+        except RunFileError:
             ok = False
         if ok:
             out.append(entry)
@@ -234,9 +228,14 @@ def _int_or_none(text):
 
 
 def _iso(ms):
+    """ISO time of a JavaScript timestamp (ms); None for what is no date
+    (not a number, or outside years 1-9999)."""
     if isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms):
-        return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(
-            timespec="seconds")
+        try:
+            return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).isoformat(
+                timespec="seconds")
+        except (OverflowError, ValueError, OSError):
+            return None
     return None
 
 
@@ -286,6 +285,12 @@ def _rows(bench, entry, described):
     params = entry["params"]
     if not isinstance(params, list) or not all(_is_str_list(p) for p in params):
         raise ValueError("params is not a list of lists of strings")
+    # One result per combination: check the count before expanding the grid,
+    # which a hostile file can make astronomically large.
+    n_combos = math.prod(len(p) for p in params)
+    n_results = len(entry["result"]) if isinstance(entry["result"], list) else 1
+    if n_combos != n_results:
+        raise ValueError(f"{n_combos} parameter combinations but {n_results} results")
     combos = list(itertools.product(*params)) if params else [()]
     if described and len(described[0]) == len(params):
         names, kind, unit = described
@@ -336,13 +341,18 @@ def _finite(value):
 
 def _param_value(raw, name):
     try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return raw
+        value = ast.literal_eval(raw) if len(raw) <= 1000 else raw
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        value = raw
     if name in INT_PARAMS:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"parameter {name} is {raw:.40}, not an integer")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARAM:
+            raise ValueError(f"parameter {name} is {raw:.40}, not an integer from 1 to "
+                             f"{MAX_PARAM}")
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return raw   # beyond what a DataFrame column holds exactly: keep the text
+    if isinstance(value, float) and not math.isfinite(value):
+        return raw
     return value if isinstance(value, (str, int, float, bool)) or value is None else raw
 
 

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from . import _bitpack, _float_gemm, _xnor_gemm
 from ._buildinfo import build_info
 from .errors import BnnbenchError
+from .limits import check_threads
 
 BUILD = build_info()
 WORD_DTYPES = {32: np.uint32, 64: np.uint64}
@@ -107,6 +108,7 @@ def pack_signs(x, word_bits=64):
 
 def pack_panels(b, word_bits=64, threads=1, out=None):
     """Pack b (K, N) along K into the xnor kernels' panel layout."""
+    threads = check_threads(threads)
     k, n = b.shape
     nr = _bitpack.panel_width(word_bits)
     shape = (-(-n // nr), -(-k // word_bits), nr)
@@ -126,8 +128,7 @@ def check_operands(a, b, threads):
             raise BnnbenchError(f"{name} must be 2-D, got {x.ndim}-D with shape {x.shape}")
     if a.shape[1] != b.shape[0]:
         raise BnnbenchError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise BnnbenchError(f"threads must be an integer >= 1, got {threads!r}")
+    return check_threads(threads)
 
 
 def prepare(name, a, b, threads=1) -> Callable[[], np.ndarray]:
@@ -136,10 +137,10 @@ def prepare(name, a, b, threads=1) -> Callable[[], np.ndarray]:
     The call returns the output array, which it reuses between calls.
     """
     m = method(name)
-    check_operands(a, b, threads)
+    threads = check_operands(a, b, threads)
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
-    nthreads = int(threads) if m.parallel else 1
+    nthreads = threads if m.parallel else 1
     rows, k, n = a.shape[0], a.shape[1], b.shape[1]
     if m.kind == "float":
         out = cache_aligned_zeros((rows, n), np.float32)
@@ -171,5 +172,5 @@ def gemm(method_name, a, b, threads=1):
     """C = a @ b by `method_name`: float32 for float methods, exact int32
     sign(a) @ sign(b) for xnor methods (sign(x) = +1 for x >= 0, else -1)."""
     run = prepare(method_name, a, b, threads)
-    with blas_threads(threads if BY_NAME[method_name].parallel else 1):
+    with blas_threads(int(threads) if BY_NAME[method_name].parallel else 1):
         return run().copy()

@@ -9,7 +9,6 @@ other hosts are untrusted: load_run() validates before anything reads them
 and names the file and the reason when it rejects one.
 """
 import datetime
-import glob
 import json
 import math
 import os
@@ -21,7 +20,7 @@ import warnings
 
 import pandas as pd
 
-from . import files
+from . import files, untrusted
 from .errors import BnnbenchError
 
 SCHEMA_VERSION = 1
@@ -49,14 +48,18 @@ ROW_FIELDS = {
         "verified": bool, "samples_s": list, "min_s": _NUM, "median_s": _NUM, "iqr_s": _NUM,
     },
 }
+# Fields a row may carry that the report groups by: when present they must
+# have these types (None allowed). Numeric extras need no rule here: the
+# report coerces them (report.data.NUMERIC_ROW_COLUMNS), a bad one becomes NaN.
+OPTIONAL_ROW_FIELDS = {"kind": str}
+# Integers beyond 2**53 turn a DataFrame column into Python objects that
+# numpy's arithmetic refuses; no count bnnbench measures comes near.
+MAX_INT = 2**53
 HOST_FIELDS = {"label": str, "arch": str}
 _UNTIMED_OK = ("min_s", "median_s", "iqr_s")
 
 
-class RunFileError(BnnbenchError):
-    def __init__(self, path, reason):
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
+RunFileError = untrusted.RejectedFile   # names the file and the reason
 
 
 def now_iso():
@@ -88,6 +91,10 @@ def new_run(kind, host, settings=None, command=None):
         "settings": settings or {},
         "host": host,
         "rows": [],
+        # Who writes the file, and when it last did: how a report tells a
+        # run still going from one whose process died (bnnbench.liveness).
+        "pid": os.getpid(),
+        "heartbeat_at": None,
     }
 
 
@@ -105,10 +112,16 @@ def write_atomic(path, obj):
 
 
 class RunWriter:
-    """Keeps a run file on disk up to date, row by row."""
+    """Keeps a run file on disk up to date, row by row.
+
+    If a save fails (disk full, the directory gone read-only), the file on
+    disk keeps every row saved before and its status is patched in place
+    from "running" to "failed" (same length, so it works on a full disk);
+    the WriteError says so in one line and later saves are no-ops."""
 
     def __init__(self, run, out_dir):
         self.run = run
+        self.broken = False
         files.writable_dir(out_dir)
         self.path = os.path.join(out_dir, run_filename(run))
         self.save()
@@ -123,7 +136,27 @@ class RunWriter:
         self.save()
 
     def save(self):
-        write_atomic(self.path, self.run)
+        if self.broken:
+            return
+        self.run["heartbeat_at"] = now_iso()
+        try:
+            write_atomic(self.path, self.run)
+        except files.WriteError as exc:
+            self.broken = True
+            kept = _mark_failed_in_place(self.path)
+            raise files.WriteError(self.path, f"{exc.reason}; " + (
+                "the rows saved before are kept and the run is marked failed" if kept
+                else "no run file was written"))
+
+
+def _mark_failed_in_place(path):
+    """Status "running" -> "failed" in the file on disk, without new space.
+    json.dumps(indent=1) puts the top-level key at one space of indent."""
+    try:
+        return files.patch_in_place(path, b'\n "status": "running",',
+                                    b'\n "status": "failed" ,')
+    except OSError:
+        return False
 
 
 # ----------------------------------------------------------------- loading
@@ -135,11 +168,12 @@ def _migrate(run):
 
 def _check_type(value, expected):
     if expected is int or expected == (int,):
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT
     if expected is bool:
         return isinstance(value, bool)
     if expected == _NUM:
         return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and abs(value) <= (MAX_INT if isinstance(value, int) else math.inf)
                 and math.isfinite(value))
     return isinstance(value, expected)
 
@@ -183,10 +217,16 @@ def validate_run(run, path="<run>"):
             if row.get("verified") is False and key in _UNTIMED_OK and row[key] is None:
                 continue  # a result that failed verification is never timed
             if not _check_type(row[key], typ):
-                raise RunFileError(path, f"row {i}: {key}={row[key]!r:.40} has the wrong type")
+                raise RunFileError(path, f"host {host['label']!r:.40}, row {i}: "
+                                         f"{key}={row[key]!r:.40} has the wrong type")
+        for key, typ in OPTIONAL_ROW_FIELDS.items():
+            if row.get(key) is not None and not _check_type(row[key], typ):
+                raise RunFileError(path, f"host {host['label']!r:.40}, row {i}: "
+                                         f"{key}={row[key]!r:.40} has the wrong type")
         samples = row.get("samples_s")
         if samples is not None and not all(_check_type(s, _NUM) and s >= 0 for s in samples):
-            raise RunFileError(path, f"row {i}: samples_s must be non-negative numbers")
+            raise RunFileError(path, f"host {host['label']!r:.40}, row {i}: samples_s must be "
+                                     f"non-negative numbers")
     return run
 
 
@@ -198,33 +238,19 @@ def load_run(path):
         run = asv_results.load_run(path)
         if run is not None:
             return run
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise RunFileError(path, f"cannot read: {exc.strerror}")
-    try:
-        run = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise RunFileError(path, "not UTF-8 text")
-    except ValueError as exc:
-        raise RunFileError(path, f"not valid JSON ({str(exc).splitlines()[0]})")
-    return validate_run(run, path)
+    return validate_run(untrusted.read_json(path), path)
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not allowed")
-
-
-def expand_paths(paths):
-    """Files as given; directories searched recursively for *.json, less
-    asv's own machine.json and benchmarks.json (asv's results are runs too)."""
+def expand_paths(paths, on_skip=untrusted.warn_skip):
+    """Files as given; directories searched recursively for *.json (by
+    untrusted.walk: regular files only, loops and FIFOs reported to
+    on_skip), less asv's own machine.json and benchmarks.json (asv's
+    results are runs too)."""
     from .asv_results import is_bookkeeping
     files = []
     for p in paths:
         if os.path.isdir(p):
-            files += [f for f in sorted(glob.glob(os.path.join(p, "**", "*.json"), recursive=True))
-                      if not is_bookkeeping(f)]
+            files += [f for f in untrusted.walk(p, ".json", on_skip) if not is_bookkeeping(f)]
         elif os.path.exists(p):
             files.append(p)
         else:

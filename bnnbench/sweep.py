@@ -9,15 +9,12 @@ import time
 from itertools import groupby
 
 import numpy as np
-import psutil
 
-from . import kernels, load, probe, trust
-from .errors import BnnbenchError
+from . import kernels, limits, load, probe, trust
 from .probe import peak_fraction
 from .timing import measure_interleaved
 from .verify import Reference
 
-MEMORY_HEADROOM = 0.8   # never plan to use more than this share of free memory
 # After a call, OpenBLAS workers spin for about 2**28 cycles (~0.1 s) before
 # they sleep. An OpenMP kernel timed in that window fights them for the
 # cores, so multi-threaded kernels are timed only after this pause.
@@ -32,13 +29,9 @@ def shape_bytes(shape):
 
 
 def check_memory(shapes):
-    available = psutil.virtual_memory().available
     for shape in shapes:
-        need = shape_bytes(shape)
-        if need > MEMORY_HEADROOM * available:
-            raise BnnbenchError(
-                f"shape {shape.describe()} needs {need / 2**30:.1f} GiB but only "
-                f"{available / 2**30:.1f} GiB is available; use fewer channels or a smaller batch")
+        limits.check_memory(shape_bytes(shape), f"shape {shape.describe()}",
+                            "use fewer channels or a smaller batch")
 
 
 def plan(shapes, methods, threads_list):

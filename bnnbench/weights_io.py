@@ -5,13 +5,19 @@ bit per weight, everything else is float32. Layout (all little-endian):
 
     offset  size  field
     0       4     magic b"BNNW"
-    4       2     format version, uint16 (1)
+    4       2     format version, uint16 (2)
     6       2     word bits, uint16 (64)
     8       4     header length H, uint32
-    12      H     header: UTF-8 JSON, padded with spaces so the body starts
+    12      32    SHA-256 of everything after it (header and body)
+    44      H     header: UTF-8 JSON, padded with spaces so the body starts
                   on an 8-byte boundary
-    12 + H  ...   body: the tensors back to back, exactly at the offsets the
+    44 + H  ...   body: the tensors back to back, exactly at the offsets the
                   header gives; nothing else, so body size == binary_bytes
+
+Version 1 files (no checksum: the header starts at offset 12) are still
+read, with a warning that their bits cannot be checked. Anything wrong with
+a file, from its first byte to its last, is one BnnbenchError: "<path>: not
+a valid bnnbench weights file (<why>)".
 
 The JSON header is {"format": "bnnbench-weights", "model": name, "seed": s,
 "word_bits": 64, "body_bytes": n, "tensors": [...]} and each tensor is
@@ -29,19 +35,26 @@ offset counted from the start of the body. Encodings:
 Packed tensors come first so that every word sits on an 8-byte boundary;
 float32 tensors (4-byte multiples) follow.
 """
+import hashlib
 import json
+import math
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import limits, untrusted
 from .errors import BnnbenchError
 from .files import writable_dir, write_atomic
 from .models import BatchNorm, Conv, Dense, Scale, WORD_BITS, resolve
 
 MAGIC = b"BNNW"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DIGEST_BYTES = 32        # SHA-256, from version 2
+MAX_DIM = 2**40          # no tensor axis is longer: a bigger one is damage
 FORMAT = "bnnbench-weights"
 SUFFIX = ".bnnw"
 _PREFIX = struct.Struct("<4sHHI")   # magic, version, word bits, header length
@@ -111,14 +124,16 @@ def write_weights(path, model, tensors, seed=None):
     header = {"format": FORMAT, "model": model.name, "seed": seed, "word_bits": WORD_BITS,
               "body_bytes": offset, "tensors": entries}
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-(_PREFIX.size + len(text)) % ALIGN)
+    text += b" " * (-(_PREFIX.size + DIGEST_BYTES + len(text)) % ALIGN)
     body = b"".join(stored.tobytes() for _, _, stored in encoded)
-    write_atomic(path, _PREFIX.pack(MAGIC, VERSION, WORD_BITS, len(text)) + text + body)
+    digest = hashlib.sha256(text + body).digest()
+    write_atomic(path, _PREFIX.pack(MAGIC, VERSION, WORD_BITS, len(text)) + digest + text + body)
     return header
 
 
 def export_model(model, out_dir, seed=0):
     """Write `model`'s random (seeded) weights to out_dir/<name>.bnnw; return the path."""
+    limits.check_seed(seed)   # before the directory is made
     path = os.path.join(writable_dir(out_dir), model.name + SUFFIX)
     try:
         write_weights(path, model, model_tensors(model, seed), seed)
@@ -162,31 +177,59 @@ def _bad(path, why):
 
 
 def read_weights(path):
-    """Load a weights file, checking every length and offset against the file."""
+    """Load a weights file, checking its checksum and every length and
+    offset against the file; BnnbenchError naming the file otherwise."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise BnnbenchError(f"cannot read {path}: {exc.strerror}")
+        data = untrusted.read_bytes(path, untrusted.MAX_WEIGHTS_BYTES)
+    except untrusted.RejectedFile as exc:
+        if exc.reason.startswith("cannot read: "):
+            raise BnnbenchError(f"cannot read {path}: {exc.reason[len('cannot read: '):]}")
+        raise _bad(path, exc.reason)
+    try:
+        return _parse(path, data)
+    except BnnbenchError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
+            MemoryError, AttributeError) as exc:   # what the checks did not foresee
+        raise _bad(path, f"malformed header ({type(exc).__name__})")
+
+
+def _dims(value, what):
+    if not isinstance(value, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM for d in value):
+        raise BnnbenchError(f"{what} is not a list of sizes")
+    return tuple(value)
+
+
+def _parse(path, data):
     if len(data) < _PREFIX.size:
         raise _bad(path, "too short")
     magic, version, word_bits, hlen = _PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise _bad(path, "wrong magic")
-    if version != VERSION:
-        raise _bad(path, f"format version {version}, this bnnbench reads {VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise _bad(path, f"format version {version}, this bnnbench reads "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
     if word_bits != WORD_BITS:
         raise _bad(path, f"word bits {word_bits}")
-    start = _PREFIX.size + hlen
+    header_at = _PREFIX.size + (DIGEST_BYTES if version >= 2 else 0)
+    start = header_at + hlen
     if start > len(data):
         raise _bad(path, "header runs past the end")
+    if version >= 2:
+        if hashlib.sha256(memoryview(data)[header_at:]).digest() != data[_PREFIX.size:header_at]:
+            raise _bad(path, "checksum mismatch: the file is damaged")
+    else:
+        warnings.warn(f"{path}: weights format version 1 has no checksum; damage cannot be "
+                      f"detected (export it again to add one)", stacklevel=3)
     try:
-        header = json.loads(data[_PREFIX.size:start].decode("utf-8"))
+        header = untrusted.parse_json(data[header_at:start].decode("utf-8"), path)
         entries = header["tensors"]
         body_bytes = header["body_bytes"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+    except (UnicodeDecodeError, BnnbenchError, KeyError, TypeError):
         raise _bad(path, "unreadable header")
-    if header.get("format") != FORMAT or not isinstance(entries, list):
+    if (header.get("format") != FORMAT or not isinstance(entries, list)
+            or not isinstance(body_bytes, int) or isinstance(body_bytes, bool)):
         raise _bad(path, "unreadable header")
     if len(data) - start != body_bytes:
         raise _bad(path, f"body is {len(data) - start} bytes, header says {body_bytes}")
@@ -194,14 +237,25 @@ def read_weights(path):
     tensors = {}
     for e in entries:
         try:
+            if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+                raise BnnbenchError("no name")
             dtype = np.dtype(_DTYPES[e["encoding"]])
-            stored_shape = tuple(int(d) for d in e["stored_shape"])
-            offset, nbytes = int(e["offset"]), int(e["nbytes"])
-            name = str(e["name"])
-        except (KeyError, TypeError, ValueError):
+            stored_shape = _dims(e["stored_shape"], "stored_shape")
+            _dims(e["shape"], "shape")
+            offset, nbytes = e["offset"], e["nbytes"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, nbytes)):
+                raise BnnbenchError("offset or nbytes is not an integer")
+            name = e["name"]
+        except (BnnbenchError, KeyError, TypeError):
             raise _bad(path, "malformed tensor entry")
-        count = int(np.prod(stored_shape))
+        count = math.prod(stored_shape)
         if nbytes != count * dtype.itemsize or offset < 0 or offset + nbytes > body_bytes:
-            raise _bad(path, f"tensor {name!r} does not fit the body")
+            raise _bad(path, f"tensor {name!r:.60} does not fit the body")
+        if e["encoding"] == "sign_bits" and (
+                len(e["shape"]) < 1 or len(stored_shape) != 2
+                or stored_shape != (e["shape"][0], -(-math.prod(e["shape"][1:]) // WORD_BITS))):
+            raise _bad(path, f"tensor {name!r:.60}: stored_shape does not match its shape")
+        if e["encoding"] == "float32" and tuple(e["shape"]) != stored_shape:
+            raise _bad(path, f"tensor {name!r:.60}: stored_shape does not match its shape")
         tensors[name] = np.frombuffer(body, dtype, count, offset).reshape(stored_shape).copy()
     return WeightFile(header, start, tensors)

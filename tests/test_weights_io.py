@@ -47,9 +47,9 @@ def test_header_layout_and_padding_bits(tmp_path):
     path = weights_io.export_model(model, str(tmp_path))
     with open(path, "rb") as fh:
         magic, version, word_bits, hlen = struct.unpack("<4sHHI", fh.read(12))
-    assert (magic, version, word_bits) == (b"BNNW", 1, 64)
+    assert (magic, version, word_bits) == (b"BNNW", 2, 64)
     wf = weights_io.read_weights(path)
-    assert wf.header_bytes == 12 + hlen
+    assert wf.header_bytes == 12 + 32 + hlen
     entry = wf.entry("bconv2.weight")
     assert entry["shape"] == [128, 32, 3, 3] and entry["stored_shape"] == [128, 5]
     assert entry["offset"] % 8 == 0

@@ -4,6 +4,7 @@ import importlib
 import sys
 
 from ..errors import BnnbenchError
+from ..escape import terminal
 
 COMMANDS = ("sweep", "host", "verify", "models", "profile", "accuracy", "report", "compare")
 
@@ -34,9 +35,18 @@ def main(argv=None):
     try:
         return args.func(args) or 0
     except BnnbenchError as exc:
-        print(f"bnnbench {args.command}: error: {exc}", file=sys.stderr)
+        # The message may quote a file's label or path: shown, never obeyed.
+        print(f"bnnbench {args.command}: error: {terminal(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
+        return 1
+    except OSError as exc:   # a fault no command foresaw: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"bnnbench {args.command}: error: {terminal(where)}{exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"bnnbench {args.command}: error: out of memory", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -5,7 +5,7 @@ import sys
 from .. import hostinfo
 from ..accuracy import XNOR_METHOD, Config, run_experiment
 from ..results import RunWriter, new_run
-from .options import positive_int
+from .options import positive_int, seed
 
 
 def register(sub):
@@ -22,7 +22,7 @@ def register(sub):
             f"and of the binary net evaluated through bnnbench's {XNOR_METHOD} kernel; the "
             "last two must agree prediction by prediction. Deterministic for a given "
             "seed; takes about 20 s with the defaults. The run is saved under --out."))
-    p.add_argument("--seed", type=int, default=defaults.seed,
+    p.add_argument("--seed", type=seed, default=defaults.seed,
                    help=f"seed of weight initialisation and batch order (default: "
                         f"{defaults.seed}); the train/test split is fixed")
     p.add_argument("--epochs", type=positive_int, default=defaults.epochs,

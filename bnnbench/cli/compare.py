@@ -2,6 +2,7 @@
 import json
 import sys
 
+from ..escape import csv_frame, terminal
 from .options import add_format
 
 
@@ -39,7 +40,8 @@ def run(args):
     from ..report import data, tables
     ds = data.load(args.results or ["results"], all_runs=args.all_runs)
     for path, reason in ds.skipped:
-        print(f"bnnbench compare: warning: skipped {path}: {reason}", file=sys.stderr)
+        print(f"bnnbench compare: warning: skipped {terminal(path)}: {terminal(reason)}",
+              file=sys.stderr)
     a = data.host_or_error(ds, args.host_a)
     b = data.host_or_error(ds, args.host_b)
     if a == b:
@@ -49,14 +51,15 @@ def run(args):
         raise BnnbenchError(f"hosts {a!r} and {b!r} measured no shape in common "
                             f"(compare batch, filters and kernel of their sweeps)")
     if args.format == "csv":
-        sys.stdout.write(out.assign(host_a=a, host_b=b).to_csv(index=False))
+        shown = csv_frame(out.assign(host_a=a, host_b=b), for_terminal=True)
+        sys.stdout.write(shown.to_csv(index=False))
     elif args.format == "json":
         records = json.loads(out.to_json(orient="records"))
         json.dump({"host_a": a, "host_b": b, "rows": records}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(f"A = {_describe(ds, a)}")
-        print(f"B = {_describe(ds, b)}")
+        print(f"A = {terminal(_describe(ds, a))}")
+        print(f"B = {terminal(_describe(ds, b))}")
         print("speedup = float_blas median / method median, same host, same run; "
               "time A/B > 1 means B is faster; noisy: whose speedup is not a result (samples "
               "spread > 10 %, a wide interval, a busy host or a suspect shape)")
@@ -71,5 +74,5 @@ def format_compare(out):
                                 "threads_a": "A_thr", "threads_b": "B_thr",
                                 "time_a/b": "A/B_time", "out_size": "out"})
     from ..report.tables import sig
-    return shown.to_string(index=False, na_rep="-",
-                           float_format=lambda v: sig(v))
+    shown = shown.apply(lambda col: col.map(lambda v: terminal(v) if isinstance(v, str) else v))
+    return shown.to_string(index=False, na_rep="-", float_format=lambda v: sig(v))

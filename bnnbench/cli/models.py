@@ -6,6 +6,7 @@ import pandas as pd
 
 from .. import models
 from ..errors import BnnbenchError
+from .options import seed
 
 
 def register(sub):
@@ -30,7 +31,7 @@ def register(sub):
                    help="also write each model's weights (random, seeded) to DIR/<model>.bnnw "
                         "in the packed format of bnnbench.weights_io: binary_bytes plus a "
                         "small header")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of the exported random weights (default: 0)")
     p.add_argument("--published", action="store_true",
                    help="print the published reference figures (with sources) instead")

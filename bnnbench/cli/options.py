@@ -1,6 +1,9 @@
 """Argument types shared by the subcommands."""
 import argparse
 
+from .. import limits
+from ..errors import BnnbenchError
+
 
 def positive_int(text):
     try:
@@ -43,3 +46,22 @@ def non_negative_float(text):
 def add_format(parser, choices=("table", "json"), default="table"):
     parser.add_argument("--format", choices=choices, default=default,
                         help=f"output format (default: {default})")
+
+
+def thread_list(text):
+    """An int_list of thread counts, each within limits.check_threads."""
+    values = int_list(text)
+    try:
+        return tuple(limits.check_threads(v, "--threads value") for v in values)
+    except BnnbenchError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def seed(text):
+    """A seed numpy accepts: 0 .. 2**63-1 (checked before any file is made)."""
+    try:
+        return limits.check_seed(int(text))
+    except ValueError as exc:
+        if isinstance(exc, BnnbenchError):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} ({exc})")
+        raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected an integer)")

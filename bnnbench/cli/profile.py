@@ -9,7 +9,7 @@ from ..progress import Progress
 from ..results import RunWriter, new_run
 from ..sweep import check_memory, run_steps
 from .interrupt import keep_rows_on_interrupt
-from .options import int_list, non_negative_float, positive_int
+from .options import int_list, non_negative_float, positive_int, seed, thread_list
 
 MIN_TIME = 0.1
 REPEAT = 5
@@ -34,7 +34,7 @@ def register(sub):
                         f"{profile.DEFAULT_BATCH}: conv GEMMs keep N in the thousands while "
                         f"the largest model, bmxnet-resnet18-cifar10, profiles in about a "
                         f"minute on 2 cores; BMXNet's GEMM experiment used 200)")
-    p.add_argument("--threads", type=int_list, default=None, metavar="LIST",
+    p.add_argument("--threads", type=thread_list, default=None, metavar="LIST",
                    help="thread counts (default: 1 and the number of cores); one-thread "
                         "methods run at 1 only")
     p.add_argument("--methods", default=None, metavar="LIST",
@@ -48,7 +48,7 @@ def register(sub):
                    help=f"minimum samples per layer and method (default: {REPEAT})")
     p.add_argument("--label", default=None, help="name of this host in results (default: hostname)")
     p.add_argument("--out", default="results", help="directory for the run file (default: results/)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random operands (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random operands (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="output format (default: table); json prints the run file")

@@ -3,6 +3,7 @@ import os
 import sys
 
 from ..errors import BnnbenchError
+from ..escape import terminal
 
 
 def register(sub):
@@ -48,10 +49,11 @@ def run(args):
     except FileNotFoundError as exc:  # pragma: no cover - raced with a deleted file
         raise BnnbenchError(f"{exc.filename}: vanished while reading")
     for path, reason in files.skipped:
-        print(f"bnnbench report: warning: skipped {path}: {reason}", file=sys.stderr)
+        print(f"bnnbench report: warning: skipped {terminal(path)}: {terminal(reason)}",
+              file=sys.stderr)
     for problem in files.problems:
-        print(f"bnnbench report: warning: {problem}", file=sys.stderr)
+        print(f"bnnbench report: warning: {terminal(problem)}", file=sys.stderr)
     ds = files.dataset
-    print(f"report: {os.path.abspath(files.html)} ({len(ds.hosts)} hosts, {len(ds.runs)} runs, "
+    print(f"report: {terminal(os.path.abspath(files.html))} ({len(ds.hosts)} hosts, {len(ds.runs)} runs, "
           f"{len(files.csvs)} CSV tables beside it)")
     return 0

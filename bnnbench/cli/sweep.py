@@ -10,7 +10,7 @@ from ..results import RunWriter, new_run, runs_to_frame
 from ..summary import format_table, sweep_table
 from ..sweep import check_memory, plan, run_steps
 from .interrupt import keep_rows_on_interrupt
-from .options import add_format, int_list, non_negative_float, positive_int
+from .options import add_format, int_list, non_negative_float, positive_int, seed, thread_list
 
 QUICK = {"channels": shapes.QUICK_CHANNELS, "batch": shapes.QUICK_BATCH,
          "min_time": 0.05, "repeat": 3}
@@ -36,7 +36,7 @@ def register(sub):
                    help=f"images per batch (default: {shapes.DEFAULT_BATCH})")
     p.add_argument("--out-size", type=positive_int, default=shapes.DEFAULT_OUT_SIZE,
                    help=f"output height = width (default: {shapes.DEFAULT_OUT_SIZE})")
-    p.add_argument("--threads", type=int_list, default=None, metavar="LIST",
+    p.add_argument("--threads", type=thread_list, default=None, metavar="LIST",
                    help="thread counts (default: 1 and the number of cores); one-thread "
                         "methods run at 1 only")
     p.add_argument("--methods", default=None, metavar="LIST",
@@ -51,7 +51,7 @@ def register(sub):
                         "explicit options still win")
     p.add_argument("--label", default=None, help="name of this host in results (default: hostname)")
     p.add_argument("--out", default="results", help="directory for the run file (default: results/)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random operands (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random operands (default: 0)")
     p.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
                    help="measure this host's peaks first (about 10 s) so rows carry their "
                         "fraction of peak (default: on, off with --quick)")

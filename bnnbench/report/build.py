@@ -1,18 +1,18 @@
 """Putting a report together: load, build sections, render, write files."""
 import datetime
 import os
-import re
 from dataclasses import dataclass, field
 
+from .. import untrusted
 from ..errors import BnnbenchError
-from ..files import writable_dir, write_atomic
+from ..escape import csv_frame
+from ..files import writable_dir, write_set
 from . import data, html, sections
 
 HTML_NAME = "report.html"
 # Lists the CSV files of the last report in a directory, so a new report can
 # remove the ones it no longer writes (a host that left) and nothing else.
 MANIFEST = ".bnnbench-report-files"
-_FORMULA = re.compile(r"^[=+\-@\t\r]")
 
 
 @dataclass
@@ -24,39 +24,14 @@ class ReportFiles:
     problems: list = field(default_factory=list)
 
 
-def _csv_safe(df):
-    """Spreadsheets run a cell that starts with = + - @ as a formula; a string
-    from another host's file must not. Numbers are left alone."""
-    def fix(v):
-        if isinstance(v, str) and _FORMULA.match(v):
-            try:
-                float(v)
-                return v
-            except ValueError:
-                return "'" + v
-        return v
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object or str(out[col].dtype) in ("str", "string"):
-            out[col] = out[col].map(fix).astype(object)
-    out.columns = [fix(str(c)) for c in out.columns]
-    return out
-
-
-def _prepare_out(out_dir):
-    writable_dir(out_dir)
-    manifest = os.path.join(out_dir, MANIFEST)
+def _old_csvs(out_dir):
+    """The CSV files the last report in `out_dir` wrote (its manifest)."""
     try:
-        with open(manifest, encoding="utf-8") as fh:
-            old = [line.strip() for line in fh if line.strip()]
-    except OSError:
-        old = []
-    for name in old:
-        if os.path.basename(name) == name and name.endswith(".csv"):
-            try:
-                os.unlink(os.path.join(out_dir, name))
-            except OSError:
-                pass
+        lines = untrusted.read_text(os.path.join(out_dir, MANIFEST)).splitlines()
+    except untrusted.RejectedFile:
+        return []
+    return [os.path.join(out_dir, n) for n in (line.strip() for line in lines)
+            if n and os.path.basename(n) == n and n.endswith(".csv")]
 
 
 def _unique_names(all_tables):
@@ -92,14 +67,13 @@ def build_report(paths, out_dir="reports", all_runs=False, progress=None, title=
     for s in head + rooms + tail:
         s.tables = [t for t in s.tables if not t.df.empty]
     csv_names = _unique_names(all_tables)
-    _prepare_out(out_dir)
-    csvs = []
+    writable_dir(out_dir)
+    contents = {}
     for t in all_tables:
-        path = os.path.join(out_dir, csv_names[t.name])
-        write_atomic(path, _csv_safe(t.df).to_csv(index=False))
-        csvs.append(path)
-    write_atomic(os.path.join(out_dir, MANIFEST),
-                "".join(os.path.basename(p) + "\n" for p in csvs))
+        contents[os.path.join(out_dir, csv_names[t.name])] = csv_frame(t.df).to_csv(index=False)
+    csvs = list(contents)
+    contents[os.path.join(out_dir, MANIFEST)] = "".join(os.path.basename(p) + "\n"
+                                                        for p in csvs)
     page = html.render(
         title=title or "bnnbench: binary vs float kernels across devices",
         generated_at=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -107,7 +81,10 @@ def build_report(paths, out_dir="reports", all_runs=False, progress=None, title=
         run_count=len(ds.runs), skipped=ds.skipped, notes=ds.notes, problems=problems,
         head=head, rooms=rooms, tail=tail, csv_names=csv_names)
     out = os.path.join(out_dir, HTML_NAME)
-    write_atomic(out, page)
+    contents[out] = page
+    # Page, tables and manifest replace the last report together or not at
+    # all; the last report's CSVs that this one lacks go only once it is in.
+    write_set(contents, remove=_old_csvs(out_dir))
     return ReportFiles(out, csvs, ds, ds.skipped, problems)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import kernels, results
+from .. import kernels, liveness, results
 from ..errors import BnnbenchError
 
 SHAPE = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
@@ -64,7 +64,7 @@ def read_runs(paths):
     vanishes mid-read), keeps what a partly readable file offers, and drops
     a second copy of the same run."""
     runs, skipped, seen = [], [], {}
-    for path in results.expand_paths(paths):
+    for path in results.expand_paths(paths, lambda p, why: _skip(skipped, p, why)):
         try:
             run, problems = _load_one(path)
         except results.RunFileError as exc:
@@ -320,9 +320,10 @@ def _runs_table(runs, used, all_runs):
             use = "not used: a newer run measured the same shapes"
         else:
             use = f"partly: {k} of {n} rows (newer runs measured the rest)"
+        dead = liveness.died(run)
         records.append({
             "host": _label(run["host"]), "kind": run["kind"], "started_at": run["started_at"],
-            "status": run["status"], "rows": n, "used": use, "run_id": run["run_id"],
+            "status": f"died ({dead})" if dead else run["status"], "rows": n, "used": use, "run_id": run["run_id"],
             "command": run.get("command") if isinstance(run.get("command"), str) else "",
             "file": os.path.basename(run["_path"]),
         })
@@ -384,6 +385,12 @@ def load(paths, all_runs=False):
                          "count, the newest run with a float_blas baseline is used (each "
                          "speedup is taken inside its own run); the run column and the runs "
                          "table say which. Pass --all-runs to aggregate them instead.")
+    dead = [(run, liveness.died(run)) for run in runs]
+    for run, why in dead:
+        if why:
+            notes.append(f"Run {os.path.basename(run['_path'])} of {_label(run['host'])} says "
+                         f"it is still running, but {why}: it died, and its "
+                         f"{len(run['rows'])} rows are all it measured.")
     hosts = _host_rows(runs)
     for _, h in hosts.iterrows():
         if h.get("machines", 1) > 1:

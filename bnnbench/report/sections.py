@@ -1,11 +1,12 @@
 """The report's sections: each a small function from the Dataset to a Section
 that shows its data when present and says plainly when there is none."""
 import importlib
+import os
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import figures, tables
+from . import data, figures, tables
 from .data import BASELINE, finite, with_thread_level
 
 POPCOUNT_FLAGS = {
@@ -615,17 +616,24 @@ def runs_section(ds):
     return s
 
 
-def safely(fn, *args, problems):
+def safely(fn, *args, problems, about=""):
     """A section that fails to build becomes a notice, not a failed report."""
     try:
         return fn(*args)
     except Exception as exc:  # noqa: BLE001 - a report must survive odd input
         name = getattr(fn, "__name__", "section")
-        problems.append(f"section {name} could not be built ({type(exc).__name__}: {exc})")
+        problems.append(f"section {name}{about} could not be built "
+                        f"({type(exc).__name__}: {str(exc)[:200]})")
         sec = Section(name, name.replace("_", " ").capitalize(),
                       empty="This section could not be built from these results.")
         sec.notices.append(("warn", problems[-1]))
         return sec
+
+
+def _files_of(ds, host_row):
+    """The run files of a host, for a notice that names where to look."""
+    return [os.path.basename(r["_path"]) for r in ds.runs
+            if data._label(r["host"]) == host_row["host_label"]][:3]
 
 
 def build(ds):
@@ -633,7 +641,8 @@ def build(ds):
     problems = []
     # The answer first (per host, then across hosts); the evidence after it.
     head = [safely(glance, ds, problems=problems), safely(comparison, ds, problems=problems)]
-    rooms = [safely(room, ds, row, i, problems=problems)
+    rooms = [safely(room, ds, row, i, problems=problems,
+                    about=f" of host {row['host_label']!r} ({', '.join(_files_of(ds, row))})")
              for i, (_, row) in enumerate(ds.hosts.iterrows())]
     tail = [safely(fn, ds, problems=problems)
             for fn in (model_size, accuracy, profile, asv_history, published, runs_section)]
