@@ -54,7 +54,7 @@ def throughput(shape, seconds):
 
 
 def make_operands(shape, seed):
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(limits.check_seed(seed))
     a = rng.standard_normal((shape.M, shape.K), dtype=np.float32)
     b = rng.standard_normal((shape.K, shape.N), dtype=np.float32)
     return a, b
