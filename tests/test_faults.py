@@ -36,6 +36,7 @@ from bnnbench.accuracy import Config
 from bnnbench.cli import main
 from bnnbench.errors import BnnbenchError
 from bnnbench.report import build_report
+from test_report import rewrite as copy_run   # a run file copied under another host
 
 FAST = ["--quick", "--channels", "1", "--methods", "float_blas,xnor_64", "--min-time", "0",
         "--repeat", "1", "--quiet"]
@@ -71,15 +72,6 @@ def sweep_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     assert main(["sweep", *FAST, "--label", "good", "--out", str(out)]) == 0
     return next(out.glob("sweep-*.json"))
-
-
-def copy_run(src, dest, run_id, **host):
-    run = json.loads(src.read_text())
-    run["run_id"] = run_id
-    run["host"].update(host)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(run))
-    return dest
 
 
 @pytest.fixture
