@@ -22,8 +22,9 @@ from .errors import BnnbenchError
 
 
 class WriteError(BnnbenchError):
-    def __init__(self, path, reason):
-        super().__init__(f"cannot write {path}: {reason}")
+    def __init__(self, path, reason, consequence=""):
+        super().__init__(f"cannot write {path}: {reason}"
+                         + (f"; {consequence}" if consequence else ""))
         self.path, self.reason = path, reason
 
 
@@ -108,7 +109,7 @@ def write_set(contents, remove=()):
             try:
                 temps.append((path, _write_temp(path, data, mode)))
             except OSError as exc:
-                raise WriteError(path, f"{exc.strerror}; nothing was replaced")
+                raise WriteError(path, exc.strerror, "nothing was replaced")
         _commit(temps)
     except BaseException:
         for _, tmp in temps:
@@ -129,8 +130,7 @@ def _commit(temps):
                 os.replace(tmp, path)
             except OSError as exc:
                 _remove(backup) if backup else None
-                raise WriteError(path, f"{exc.strerror}; the previous files are left as "
-                                       f"they were")
+                raise WriteError(path, exc.strerror, "the previous files are left as they were")
             done.append((path, backup, existed))
     except BaseException:
         for path, backup, existed in reversed(done):

@@ -144,7 +144,7 @@ class RunWriter:
         except files.WriteError as exc:
             self.broken = True
             kept = _mark_failed_in_place(self.path)
-            raise files.WriteError(self.path, f"{exc.reason}; " + (
+            raise files.WriteError(self.path, exc.reason, (
                 "the rows saved before are kept and the run is marked failed" if kept
                 else "no run file was written"))
 
