@@ -54,6 +54,6 @@ def run(args):
     for problem in files.problems:
         print(f"bnnbench report: warning: {terminal(problem)}", file=sys.stderr)
     ds = files.dataset
-    print(f"report: {terminal(os.path.abspath(files.html))} ({len(ds.hosts)} hosts, {len(ds.runs)} runs, "
-          f"{len(files.csvs)} CSV tables beside it)")
+    print(f"report: {terminal(os.path.abspath(files.html))} ({len(ds.hosts)} hosts, "
+          f"{len(ds.runs)} runs, {len(files.csvs)} CSV tables beside it)")
     return 0

@@ -323,7 +323,8 @@ def _runs_table(runs, used, all_runs):
         dead = liveness.died(run)
         records.append({
             "host": _label(run["host"]), "kind": run["kind"], "started_at": run["started_at"],
-            "status": f"died ({dead})" if dead else run["status"], "rows": n, "used": use, "run_id": run["run_id"],
+            "status": f"died ({dead})" if dead else run["status"], "rows": n, "used": use,
+            "run_id": run["run_id"],
             "command": run.get("command") if isinstance(run.get("command"), str) else "",
             "file": os.path.basename(run["_path"]),
         })
