@@ -109,7 +109,7 @@ def test_api_thread_counts(rng):
     ["sweep", *FAST], ["accuracy", "--epochs", "1"],
     ["profile", "cntk-bnn", "--batch", "1", "--threads", "1", "--quiet"],
     ["models", "cntk-basic", "--export"],
-])
+], ids=["sweep", "accuracy", "profile", "models-export"])
 def test_negative_seed_is_one_line_before_any_file(tmp_path, capsys, command):
     out = str(tmp_path / "out")
     args = command + [out] if command[-1] == "--export" else command + ["--out", out]
@@ -463,7 +463,8 @@ def test_compare_csv_guards_formulas(results_dir, sweep_file, capsys):
 
 # ------------------------------------------ 6. umask, dead runs, weight files
 
-@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)],
+                         ids=["022", "027", "077"])
 def test_files_honour_the_umask(tmp_path, sweep_file, mask, mode):
     old = os.umask(mask)
     try:
