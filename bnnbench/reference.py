@@ -97,10 +97,40 @@ FIGURES = (
            "gemm_speedup", 25, "x", True, hardware=CI_HOST, conditions=CI_SHAPE),
 )
 
-COLUMNS = tuple(Figure.__dataclass_fields__)
+COLUMNS = tuple(Figure.__dataclass_fields__) + ("where",)
+
+# Where in its source a reader finds each figure: the paper and its table or
+# figure, or the article's title (the write-ups are in Japanese), or the
+# repository and file. None: the figure has no public source (it was measured
+# while the project was built), so the report does not list it as published.
+_QIITA_CNTK = ("Qiita, \"CNTK 2.2 Python API 解説 (1) - CIFAR-10 CNN モデルの改良 / VGG, "
+               "ResNet の実装\" (2017-10-29)")
+_QIITA_BNN = ("Qiita, \"CNTK(Cognitive Tool Kit)によるBinary Convolution Neural Networkと"
+              "ELL(Microsoft Embedded Learning Library)での実行\"; code: "
+              "github.com/yasukit1414/binaryconv")
+_CEDRO = "cedro-blog, \"SONY Neural Network Console でミニAlexnetを作る\""
+
+
+def where(figure):
+    """Where a reader finds `figure` in its source, or None (no public source)."""
+    if figure.source == BMXNET:
+        if figure.metric == "gemm_speedup":
+            return "arXiv 1705.09864, Figure 1 (GEMM methods' processing time) and its text"
+        return "arXiv 1705.09864, Table 1 (model size, binary and full precision)"
+    if figure.source == DABNN:
+        return "arXiv 1908.05858, abstract and the experiments on Google Pixel 1"
+    if figure.source == WRITEUPS:
+        if figure.subject == "cntk-bnn":
+            return _QIITA_BNN
+        if figure.subject.startswith("nnc-"):
+            return _CEDRO
+        return _QIITA_CNTK
+    return None
 
 
 def published():
-    """Every published figure as a DataFrame, one row each, source beside it."""
+    """Every published figure as a DataFrame, one row each, source beside it,
+    and where in that source it is (column `where`)."""
     import pandas as pd
-    return pd.DataFrame([asdict(f) for f in FIGURES], columns=list(COLUMNS))
+    return pd.DataFrame([dict(asdict(f), where=where(f)) for f in FIGURES],
+                        columns=list(COLUMNS))

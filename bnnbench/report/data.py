@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import kernels, liveness, results
+from .. import kernels, liveness, results, trust
 from ..errors import BnnbenchError
 
 SHAPE = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
@@ -37,9 +37,49 @@ class Dataset:
     other: dict = field(default_factory=dict)   # kind -> DataFrame of its rows
     all_runs: bool = False
     reference: object = None       # host the throughput ratios divide by (None: chosen)
+    trust: dict = field(default_factory=dict)   # run_id -> RunTrust
 
     def host_labels(self):
         return list(self.hosts["host_label"]) if not self.hosts.empty else []
+
+    def runs_shown(self, label):
+        """RunTrust of each run whose sweep rows the report shows for a host."""
+        rows = self.sweep[self.sweep["host_label"] == label] if not self.sweep.empty else []
+        ids = {r for v in (rows["run_id"] if len(rows) else []) for r in str(v).split()}
+        return [self.trust[r] for r in sorted(ids) if r in self.trust]
+
+
+@dataclass
+class RunTrust:
+    """What a run says about how far its numbers can be trusted (its verdict
+    and its probe), read defensively: a file from another host may lie about
+    types, never about the report's safety."""
+    run_id: str
+    host_label: str
+    started_at: str
+    host_busy: bool = False
+    evidence: str = None           # one sentence on the load, when busy
+    busy_rows: int = 0
+    probe_unreliable: str = None   # why the probe cannot be trusted
+
+    @property
+    def short(self):
+        return self.run_id[:8]
+
+
+def _text(v):
+    return v if isinstance(v, str) and v.strip() else None
+
+
+def run_trust(run):
+    verdict = run.get("verdict") if isinstance(run.get("verdict"), dict) else {}
+    probe = run["host"].get("probe") if isinstance(run["host"].get("probe"), dict) else {}
+    busy_rows = sum(1 for r in run["rows"] if isinstance(r, dict) and r.get("busy") is True)
+    return RunTrust(run_id=run["run_id"], host_label=_label(run["host"]),
+                    started_at=str(run.get("started_at")),
+                    host_busy=verdict.get("host_busy") is True or busy_rows > 0,
+                    evidence=_text(verdict.get("evidence")), busy_rows=busy_rows,
+                    probe_unreliable=_text(probe.get("unreliable")))
 
 
 def _skip(skipped, path, reason):
@@ -164,11 +204,79 @@ def _clean_sweep(df):
     df["verified"] = df["verified"].map(lambda v: v is True)
     if "noisy" in df:
         df["noisy"] = df["noisy"].map(lambda v: v is True)
+    _clean_trust(df)
     if "peak_fraction" in df:
         # Above 1 happens (a probe run on a busy host reads a low peak) and is
         # shown as measured; only what cannot be a fraction is dropped.
         df.loc[~(df["peak_fraction"] >= 0) | ~df["peak_fraction"].map(finite),
                "peak_fraction"] = float("nan")
+    return df
+
+
+def _clean_trust(df):
+    """The trust fields as the report reads them: busy and suspect true only
+    when a file says exactly true; speedup_noisy true, false or unknown (an
+    older file: results.add_speedups then decides it from both rows' spread);
+    an interval only when both ends are positive numbers."""
+    for col in ("busy", "suspect"):
+        df[col] = df[col].map(lambda v: v is True) if col in df else False
+    if "speedup_noisy" in df:
+        df["speedup_noisy"] = df["speedup_noisy"].map(
+            lambda v: v if isinstance(v, bool) else None).astype(object)
+    for col in ("speedup_low", "speedup_high"):
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+            df.loc[~(df[col] > 0) | ~df[col].map(finite), col] = float("nan")
+    if "suspect_reason" in df:
+        df["suspect_reason"] = df["suspect_reason"].map(_text)
+
+
+def _flag(row, name):
+    return row.get(name) is True
+
+
+def shaky_reason(row, base=None):
+    """Why a speedup must not be shown as a fact, in a few words, or None.
+    `base` is the float_blas row it was divided by: a quiet candidate over a
+    noisy baseline is no more certain than the baseline (trust.row_is_shaky
+    covers both sides in new files; this also holds for files that do not)."""
+    if not trust.row_is_shaky(row) and not (base is not None and trust.row_is_shaky(
+            {k: base.get(k) for k in ("noisy", "busy", "suspect")})):
+        return None
+    if _flag(row, "suspect"):
+        first = str(row.get("suspect_reason") or "").split("; ")[0]
+        return f"suspect: {first}" if first else "suspect"
+    if _flag(row, "busy"):
+        return "timed while the host was busy"
+    if _flag(row, "noisy"):
+        return "noisy"
+    if base is not None and any(_flag(base, k) for k in ("noisy", "busy")):
+        return "float_blas baseline noisy"
+    low, high = row.get("speedup_low"), row.get("speedup_high")
+    if finite(low) and finite(high) and trust.interval_is_wide(low, high):
+        return "interval too wide"
+    return "noisy"
+
+
+def mark_shaky(df):
+    """Add `shaky` (bool) and `shaky_why` (str or None) to sweep rows: the
+    one test every figure, table and headline of the report applies."""
+    if df.empty:
+        return df.assign(shaky=pd.Series(dtype=bool), shaky_why=pd.Series(dtype=object))
+    keys = ["run_id"] + GROUP
+    base = {tuple(r[k] for k in keys): r
+            for r in df[df["method"] == BASELINE].to_dict("records")}
+    why = [shaky_reason(r, base.get(tuple(r[k] for k in keys)) if r["method"] != BASELINE
+                        else None)
+           for r in df.to_dict("records")]
+    return df.assign(shaky=[w is not None for w in why], shaky_why=why)
+
+
+def _drop_peaks_of_unreliable_probe(df, rt):
+    """A run whose probe could not be trusted keeps its rows' %peak in the
+    file; the report shows none of them rather than plot a wrong peak."""
+    if rt.probe_unreliable and "peak_fraction" in df:
+        df["peak_fraction"] = float("nan")
     return df
 
 
@@ -268,6 +376,16 @@ def aggregate_runs(df):
         started_ts=("started_ts", "max"))
     if "peak_fraction" in df:
         agg["peak_fraction"] = df.groupby(keys, sort=False, dropna=False)["peak_fraction"].median()
+    # The widest interval over the runs, and shaky when any run's figure was:
+    # a median over runs is no firmer than the shakiest run it includes.
+    grouped = df.groupby(keys, sort=False, dropna=False)
+    for col, how in (("speedup_low", "min"), ("speedup_high", "max"), ("noisy", "any"),
+                     ("busy", "any"), ("suspect", "any"), ("shaky", "any")):
+        if col in df:
+            agg[col] = grouped[col].agg(how)
+    if "shaky_why" in df:
+        agg["shaky_why"] = grouped["shaky_why"].agg(
+            lambda s: "; ".join(dict.fromkeys(v for v in s if isinstance(v, str))) or None)
     agg = agg.reset_index()
     agg = agg.join(df.groupby("host_label")["host_emulated"].any(), on="host_label")
     if "kind" in df:   # a sweep row's kind (float/xnor) belongs to its method
@@ -339,17 +457,21 @@ def load(paths, all_runs=False):
     notes = []
     frames = {}
     good = []
+    run_trusts = {}
     for run in runs:
         try:
+            rt = run_trust(run)
             frame = _run_frame(run)
             if run["kind"] == "sweep" and not frame.empty:
-                frame = results.add_speedups(_clean_sweep(frame))
+                frame = mark_shaky(results.add_speedups(_clean_sweep(frame)))
+                frame = _drop_peaks_of_unreliable_probe(frame, rt)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             # Valid by the schema yet still unusable (e.g. a column of mixed types).
             _skip(skipped, run["_path"], f"rows could not be read ({type(exc).__name__}: "
                                          f"{str(exc)[:80]})")
             continue
         good.append(run)
+        run_trusts[run["run_id"]] = rt
         if not frame.empty:
             frames.setdefault(run["kind"], []).append(frame)
     runs = good
@@ -400,7 +522,7 @@ def load(paths, all_runs=False):
                          f"shows the newest.")
     return Dataset(runs=runs, skipped=skipped, notes=notes, sweep_all=sweep_all, sweep=sweep,
                    hosts=hosts, runs_table=_runs_table(runs, used, all_runs), other=other,
-                   all_runs=all_runs)
+                   all_runs=all_runs, trust=run_trusts)
 
 
 def thread_level(threads, max_threads):

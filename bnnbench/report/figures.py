@@ -7,13 +7,16 @@ absent: a section then says so instead of showing an empty plot.
 """
 import base64
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from ..trust import PEAK_TOLERANCE
 from .data import BASELINE
 from .tables import KEY_METHODS, METHOD_ORDER
 
@@ -25,11 +28,24 @@ _PALETTE = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#
 _DPI = 96
 
 
+# Tests set this to keep each matplotlib figure beside its PNG, to check
+# what was drawn (hollow markers, axis limits) rather than pixels.
+KEEP_ARTISTS = False
+# Markers: filled for a result, hollow (white face) for a point that is not
+# one (noisy on either side, timed on a busy host, or suspect).
+HOLLOW = "white"
+
+
 @dataclass
 class Figure:
     title: str
     png_b64: str
     caption: str = ""
+    artist: object = field(default=None, repr=False, compare=False)
+
+
+def _figure(title, fig, caption=""):
+    return Figure(title, _encode(fig), caption, fig if KEEP_ARTISTS else None)
 
 
 def text(value, limit=40):
@@ -104,19 +120,40 @@ def _methods(df):
 def choose_slice(rows, param):
     """The rows where only `param` varies (the others fixed), picking the
     fixed values that give the most points; None if `param` never varies."""
+    found = batch_slices(rows, param)
+    if not found:
+        return None, None
+    return max(found, key=lambda pf: pf[0][param].nunique())
+
+
+def batch_slices(rows, param):
+    """[(rows, fixed)]: for each batch size, the rows where only `param`
+    varies, at the fixed values that give the most points; largest batch
+    first. One slice per batch, so a quick run's small batch never hides a
+    full-size run of the same host (nor the other way round)."""
     others = [k for k in SLICE_KEYS if k != param]
     if rows.empty or rows[param].nunique() < 2:
-        return None, None
+        return []
     counts = rows.groupby(others)[param].nunique()
     counts = counts[counts >= 2]
-    if counts.empty:
-        return None, None
-    best = counts.sort_values(ascending=False, kind="stable").index[0]
-    fixed = dict(zip(others, best))
-    mask = np.ones(len(rows), dtype=bool)
-    for k, v in fixed.items():
-        mask &= (rows[k] == v).to_numpy()
-    return rows[mask], fixed
+    out = []
+    for batch in sorted({k[others.index("batch")] for k in counts.index}, reverse=True):
+        here = counts[[k[others.index("batch")] == batch for k in counts.index]]
+        best = here.sort_values(ascending=False, kind="stable").index[0]
+        fixed = dict(zip(others, best))
+        mask = np.ones(len(rows), dtype=bool)
+        for k, v in fixed.items():
+            mask &= (rows[k] == v).to_numpy()
+        out.append((rows[mask], fixed))
+    return out
+
+
+def unplotted_batches(rows, params=tuple(PARAM_TITLES)):
+    """Batch sizes of `rows` that no figure against a shape parameter shows."""
+    if rows.empty:
+        return []
+    shown = {fixed["batch"] for p in params for _, fixed in batch_slices(rows, p)}
+    return sorted(set(rows["batch"]) - shown)
 
 
 def _thread_panels(rows):
@@ -131,12 +168,88 @@ def _fixed_text(fixed):
     return ", ".join(f"{names[k]} {v}" for k, v in fixed.items())
 
 
+def _flag_col(d, name):
+    return d[name].map(lambda v: v is True or v == True).to_numpy(dtype=bool) \
+        if name in d else np.zeros(len(d), dtype=bool)  # noqa: E712
+
+
+def not_a_result(d, value):
+    """Per row, whether its point is not a result: for a speedup, the row is
+    shaky (data.mark_shaky: either side noisy, busy or suspect); for a time,
+    its own samples spread, or it was busy or suspect."""
+    if value == "speedup" and "shaky" in d:
+        return _flag_col(d, "shaky")
+    return _flag_col(d, "noisy") | _flag_col(d, "busy") | _flag_col(d, "suspect")
+
+
+def _points(ax, x, y, bad, color, low=None, high=None):
+    """Markers on a line already drawn: filled for results, hollow for points
+    that are not; error bars from the interval where there is one."""
+    x, y, bad = np.asarray(x, float), np.asarray(y, float), np.asarray(bad, bool)
+    if low is not None and high is not None:
+        lo, hi = np.asarray(low, float), np.asarray(high, float)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        if ok.any():
+            ax.errorbar(x[ok], y[ok], yerr=[np.clip(y[ok] - lo[ok], 0, None),
+                                            np.clip(hi[ok] - y[ok], 0, None)],
+                        fmt="none", ecolor=color, elinewidth=0.9, capsize=2, alpha=0.8)
+    if (~bad).any():
+        ax.plot(x[~bad], y[~bad], ls="none", marker="o", ms=4.5, color=color, gid="result")
+    if bad.any():
+        ax.plot(x[bad], y[bad], ls="none", marker="o", ms=5.5, mfc=HOLLOW, mec=color,
+                mew=1.4, gid="not-a-result", zorder=3)
+
+
+def _marker_key(axes, any_bad, bars=False):
+    """Legend entries saying what filled and hollow markers mean."""
+    if not any_bad:
+        return
+    ax = axes[0]
+    ax.plot([], [], ls="none", marker="o", ms=4.5, color="#555", label="result")
+    ax.plot([], [], ls="none", marker="o", ms=5.5, mfc=HOLLOW, mec="#555", mew=1.4,
+            label="hollow: not a result")
+
+
+def _cap_to_results(ax, y, bad, high=None):
+    """The y scale set by the points that are results (with their interval),
+    or by the points alone when none is: a wild noisy point, or the whisker
+    of a wide interval, must not flatten the rest. Returns (points left
+    above the axis, whether the axis was cut)."""
+    y = np.asarray(y, float)
+    bad = np.asarray(bad, bool)
+    finite_ = np.isfinite(y)
+    good = y[~bad & finite_]
+    if good.size:
+        top = good.max()
+        if high is not None:
+            h = np.asarray(high, float)[~bad]
+            h = h[np.isfinite(h)]
+            top = max(top, h.max()) if h.size else top
+    elif finite_.any():
+        top = y[finite_].max()
+    else:
+        return 0, False
+    top *= 1.2
+    if ax.get_ylim()[1] <= top:
+        return 0, False
+    ax.set_ylim(top=top)
+    return int(np.sum(y > top)), True
+
+
 def versus(rows, param, value):
     """Median time (value='time') or speedup over float_blas (value='speedup')
-    against one shape parameter, a line per method, a panel per thread count."""
-    part, fixed = choose_slice(rows, param)
-    if part is None:
-        return None
+    against one shape parameter, a line per method, a panel per thread count;
+    one figure per batch size measured. A list, empty when `param` never
+    varies."""
+    out = []
+    for part, fixed in batch_slices(rows, param):
+        fig = _versus_one(part, fixed, param, value)
+        if fig:
+            out.append(fig)
+    return out
+
+
+def _versus_one(part, fixed, param, value):
     if value == "speedup":
         part = part[(part["method"] != BASELINE) & part["speedup"].notna()]
     else:
@@ -144,14 +257,24 @@ def versus(rows, param, value):
     if part.empty or part[param].nunique() < 2:
         return None
     panels = _thread_panels(part)
-    fig, axes = _new(ncols=len(panels), legend=1.7)
+    fig, axes = _new(ncols=len(panels), legend=1.9)
+    any_bad, over, cut = False, 0, False
     for ax, t in zip(axes, panels):
         sub = part[part["threads"] == t]
+        ys, bads, highs = [], [], []
         for m in _methods(sub):
             d = sub[sub["method"] == m].sort_values(param)
-            y = d["median_s"] * 1e3 if value == "time" else d["speedup"]
-            ax.plot(d[param], y, marker="o", ms=4, lw=1.6, label=text(m), color=method_color(m),
+            y = (d["median_s"] * 1e3 if value == "time" else d["speedup"]).to_numpy(float)
+            bad = not_a_result(d, value)
+            color = method_color(m)
+            ax.plot(d[param], y, lw=1.6, label=text(m), color=color,
                     ls="--" if m == BASELINE else "-")
+            band = ((d["speedup_low"], d["speedup_high"])
+                    if value == "speedup" and "speedup_low" in d else (None, None))
+            _points(ax, d[param], y, bad, color, *band)
+            any_bad |= bool(bad.any())
+            ys.append(y), bads.append(bad)
+            highs.append(band[1].to_numpy(float) if band[1] is not None else np.full(len(d), np.nan))
         ax.set_xscale("log", base=2)
         _plain_log_axis(ax.xaxis)
         ax.set_xticks(sorted(sub[param].unique()))
@@ -164,15 +287,28 @@ def versus(rows, param, value):
             ax.axhline(1, color="#333", lw=0.8, ls=":")
             ax.set_ylabel("speedup over float_blas (×)")
             ax.set_ylim(bottom=0)
+            if ys:
+                n, cut_here = _cap_to_results(ax, np.concatenate(ys), np.concatenate(bads),
+                                              np.concatenate(highs))
+                over, cut = over + n, cut or cut_here
         ax.set_title(f"{t} thread{'s' if t != 1 else ''}", fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
+    _marker_key(axes, any_bad)
     _legend(fig, axes)
     what = "Processing time" if value == "time" else "Speedup over float_blas"
-    title = f"{what} vs {PARAM_TITLES.get(param, param)}"
+    title = f"{what} vs {PARAM_TITLES.get(param, param)}, batch {fixed['batch']}"
     caption = f"Fixed: {_fixed_text(fixed)}."
     if value == "speedup":
-        caption += " Dotted line: as fast as float_blas. Each point is a ratio inside one run."
-    return Figure(title, _encode(fig), caption)
+        caption += (" Dotted line: as fast as float_blas. Each point is a ratio inside one run; "
+                    "bars: its 95 % interval.")
+    if any_bad:
+        caption += (" Hollow points are not results: noisy (on either side of the ratio), "
+                    "timed on a busy host, or suspect.")
+    if over:
+        caption += f" {over} hollow point(s) lie above the axis, which the results set."
+    if cut:
+        caption += " The scale is set by the results; longer whiskers are cut at the top."
+    return _figure(title, fig, caption)
 
 
 def thread_scaling(all_rows):
@@ -196,13 +332,17 @@ def thread_scaling(all_rows):
     fig, (ax,) = _new(legend=1.7)
     drawn = 0
     top = 1
+    any_bad = False
     for m in _methods(same):
         d = same[same["method"] == m].sort_values("threads")
         one = d[d["threads"] == 1]["median_s"]
         if len(d) < 2 or one.empty:
             continue
-        ax.plot(d["threads"], one.iloc[0] / d["median_s"], marker="o", ms=4,
-                label=text(m), color=method_color(m))
+        y = (one.iloc[0] / d["median_s"]).to_numpy(float)
+        bad = not_a_result(d, "time")
+        ax.plot(d["threads"], y, lw=1.6, label=text(m), color=method_color(m))
+        _points(ax, d["threads"], y, bad, method_color(m))
+        any_bad |= bool(bad.any())
         top = max(top, d["threads"].max())
         drawn += 1
     if not drawn:
@@ -212,101 +352,225 @@ def thread_scaling(all_rows):
     ax.set_ylabel("time at 1 thread / time at n")
     ax.set_xticks(sorted(same["threads"].unique()))
     ax.grid(True, alpha=0.3)
+    _marker_key([ax], any_bad)
     _legend(fig, [ax])
     caption = (f"Run {run_id[:8]}, shape {_fixed_text({k: biggest[k] for k in SLICE_KEYS})}; "
                f"each method against its own one-thread time.")
-    return Figure("Thread scaling", _encode(fig), caption)
+    if any_bad:
+        caption += " Hollow points are not results (noisy, busy or suspect)."
+    return _figure("Thread scaling", fig, caption)
 
 
-def peak_fraction(rows):
-    """Share of the host's probed peak each method reaches, when the sweep
-    recorded it (rows with peak_fraction)."""
+def peak_fraction(rows, trust=None):
+    """Share of the host's probed peak each method reaches, from one run and
+    that run's own probe (two runs' probes are never mixed in one figure):
+    the run with the most such rows, the newest on a tie. Runs whose probe
+    is unreliable have no peak_fraction here (data leaves them out)."""
     if "peak_fraction" not in rows or rows["peak_fraction"].notna().sum() == 0:
         return None
-    d = rows[rows["peak_fraction"].notna()]
+    d = rows[rows["peak_fraction"].notna() & ~rows["run_id"].astype(str).str.contains(" ")]
+    if d.empty:
+        return None   # only medians over several runs (--all-runs): no one probe
+    per_run = d.groupby("run_id").agg(n=("peak_fraction", "size"), ts=("started_ts", "max"))
+    run_id = per_run.sort_values(["n", "ts"]).index[-1]
+    d = d[d["run_id"] == run_id]
     part, fixed = choose_slice(d, "channels")
     if part is None:
         part, fixed = d, None
     panels = _thread_panels(part)
-    fig, axes = _new(ncols=len(panels), legend=1.7)
+    fig, axes = _new(ncols=len(panels), legend=1.9)
+    any_bad = False
     for ax, t in zip(axes, panels):
         sub = part[part["threads"] == t]
         for m in _methods(sub):
-            s = sub[sub["method"] == m].sort_values("K")
-            ax.plot(s["K"], 100 * s["peak_fraction"], marker="o", ms=4, label=text(m),
-                    color=method_color(m))
+            g = sub[sub["method"] == m].sort_values("K")
+            y = 100 * g["peak_fraction"].to_numpy(float)
+            bad = not_a_result(g, "time") | (y > 100 * PEAK_TOLERANCE)
+            ax.plot(g["K"], y, lw=1.6, label=text(m), color=method_color(m))
+            _points(ax, g["K"], y, bad, method_color(m))
+            any_bad |= bool(bad.any())
         ax.set_xscale("log", base=2)
         _plain_log_axis(ax.xaxis)
         ax.set_xticks(sorted(sub["K"].unique()))
         ax.set_xlabel("K = kernel² · channels")
         ax.set_ylabel("% of probed peak")
         ax.set_ylim(bottom=0)
+        ax.axhline(100, color="#333", lw=0.8, ls=":")
         ax.set_title(f"{t} thread{'s' if t != 1 else ''}", fontsize=10)
         ax.grid(True, alpha=0.3)
+    _marker_key(axes, any_bad)
     _legend(fig, axes)
-    caption = ("Throughput as a share of the peak the host's probe measured, at the same "
-               "thread count: float methods against FMA, xnor methods against popcount, "
-               "binarize_* against the lower of popcount and what the read bandwidth allows "
-               "(they must read the float activations). Above 100 %: the probe read a lower "
-               "peak than the kernel reached, e.g. on a busy host")
+    caption = (f"Run {str(run_id)[:8]} against its own probe, at the same thread count: float "
+               "methods against FMA, xnor methods against popcount, binarize_* against the "
+               "lower of popcount and what the read bandwidth allows (they must read the float "
+               "activations). Dotted line: the probed peak; a point above it is suspect")
     caption += f" (fixed: {_fixed_text(fixed)})." if fixed else "."
-    return Figure("Fraction of peak", _encode(fig), caption)
+    if any_bad:
+        caption += " Hollow points are not results (noisy, busy or suspect)."
+    others = sorted(set(rows["run_id"].astype(str)) - {str(run_id)})
+    unreliable = [r for r in others if trust and r in trust and trust[r].probe_unreliable]
+    if unreliable:
+        caption += (" Left out, their probe unreliable: run "
+                    + ", ".join(r[:8] for r in unreliable) + ".")
+    with_peaks = set(rows.loc[rows["peak_fraction"].notna(), "run_id"].astype(str))
+    rest = [r for r in others if r in with_peaks and " " not in r]
+    if rest:
+        caption += (" Other runs of this host, each with its own probe, are in the table: "
+                    + ", ".join(r[:8] for r in rest) + ".")
+    return _figure("Fraction of peak", fig, caption)
+
+
+SHAPE_COLS = ["channels", "filters", "kernel", "batch", "out_size"]
+
+
+def shared_shapes(long):
+    """Shapes (channels, filters, kernel, batch, out_size) that at least two
+    hosts measured, with any key method: what a cross-device chart shows."""
+    if long.empty:
+        return []
+    counts = long.groupby(SHAPE_COLS)["host"].nunique()
+    return sorted((tuple(k) for k in counts[counts >= 2].index),
+                  key=lambda s: (s[1], s[2], s[3], s[4], s[0]))
 
 
 def comparison(long, hosts, emulated=()):
-    """Grouped bars, a figure per key method: per shape, each host's speedup
-    over its own float_blas (xnor_64 at 1 thread, the _omp methods at all
-    threads). A list, empty when there is nothing to draw."""
-    if long.empty:
+    """Grouped bars, a figure per key method: per shape that two or more
+    hosts measured, each host's speedup over its own float_blas (xnor_64 at
+    1 thread, the _omp methods at all threads). Bars that are not results
+    are hollow; whiskers are the 95 % interval; emulated hosts are hatched
+    and never set the y scale. A list, empty when there is nothing to draw."""
+    shapes = shared_shapes(long)
+    if not shapes:
         return []
-    picks = []
-    for m in KEY_METHODS:
-        level = "1" if not m.endswith("_omp") else "all"
-        d = long[(long["method"] == m) & (long["level"] == level) & long["speedup"].notna()]
-        if not d.empty:
-            picks.append((m, level, d))
-    if not picks:
-        return []
-    shared = None
-    for _, _, d in picks:
-        keys = set(map(tuple, d[["channels", "filters", "kernel", "batch", "out_size"]].values))
-        shared = keys if shared is None else shared | keys
-    shapes = sorted(shared, key=lambda s: (s[1], s[2], s[3], s[4], s[0]))
     if len(shapes) > 16:
         shapes = shapes[-16:]   # the largest; the table has every one
     present = [h for h in hosts if h in set(long["host"])]
-    rotate = len(shapes) > 4
     width = 0.8 / max(1, len(present))
     x = np.arange(len(shapes))
     out = []
     # One figure per method (rather than panels side by side) so each stays
     # legible at page width however many hosts and shapes there are.
-    for m, level, d in picks:
+    for m in KEY_METHODS:
+        level = "1" if not m.endswith("_omp") else "all"
+        d = long[(long["method"] == m) & (long["level"] == level) & long["speedup"].notna()]
+        if d.empty:
+            continue
         fig, (ax,) = _new(width=max(3.8, 0.22 * len(shapes) * len(present) + 1.3),
-                          height=3.4 if rotate else 3.0, legend=1.7,
-                          bottom=0.95 if rotate else 0.5)
+                          height=3.4, legend=1.9, bottom=0.95)
+        real_top, any_bad, clipped = 0.0, False, []
         for i, h in enumerate(present):
-            dh = d[d["host"] == h].set_index(["channels", "filters", "kernel", "batch",
-                                              "out_size"])["speedup"]
-            y = [dh.get(s, np.nan) for s in shapes]
+            dh = d[d["host"] == h].set_index(SHAPE_COLS)
+            cells = [dh.loc[s] if s in dh.index else None for s in shapes]
+            y = np.array([np.nan if c is None else float(c["speedup"]) for c in cells])
+            lo = np.array([np.nan if c is None else float(c.get("speedup_low", np.nan))
+                           for c in cells])
+            hi = np.array([np.nan if c is None else float(c.get("speedup_high", np.nan))
+                           for c in cells])
+            bad = np.array([c is not None and c.get("shaky") is True for c in cells])
             name = text(h, 24) + (" (emulated)" if h in emulated else "")
-            ax.bar(x + (i - (len(present) - 1) / 2) * width, y, width, label=name,
-                   color=host_color(hosts.index(h) if h in hosts else i),
-                   hatch="//" if h in emulated else None,
-                   edgecolor="white" if h not in emulated else "#333")
+            color = host_color(hosts.index(h) if h in hosts else i)
+            xs = x + (i - (len(present) - 1) / 2) * width
+            for j in range(len(shapes)):
+                if not np.isfinite(y[j]):
+                    continue
+                ax.bar(xs[j], y[j], width, color=color if not bad[j] else "none",
+                       edgecolor=color if bad[j] else ("#333" if h in emulated else "white"),
+                       linewidth=1.3 if bad[j] else 0.8,
+                       hatch="//" if h in emulated else None,
+                       label=name if j == int(np.nanargmax(np.isfinite(y))) else None,
+                       gid="not-a-result" if bad[j] else "result")
+            ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
+            if ok.any():
+                ax.errorbar(xs[ok], y[ok], yerr=[np.clip(y[ok] - lo[ok], 0, None),
+                                                 np.clip(hi[ok] - y[ok], 0, None)],
+                            fmt="none", ecolor="#333", elinewidth=0.8, capsize=1.5)
+            any_bad |= bool(bad.any())
+            if h not in emulated:
+                top = np.where(ok, hi, y)[np.isfinite(y) & ~bad]
+                if top.size:
+                    real_top = max(real_top, float(np.nanmax(top)))
+                elif np.isfinite(y).any():
+                    real_top = max(real_top, float(np.nanmax(y)))
+            else:
+                clipped.append((xs, y))
+        if real_top > 0:
+            # Real devices set the scale; a taller emulated bar is cut at the
+            # top and labelled with its value.
+            top = real_top * 1.15
+            ax.set_ylim(0, top)
+            for xs, y in clipped:
+                for xj, yj in zip(xs, y):
+                    if np.isfinite(yj) and yj > top:
+                        ax.annotate(f"{sig_text(yj)}↑", (xj, top), xytext=(0, -2),
+                                    textcoords="offset points", ha="center", va="top",
+                                    fontsize=7, color="#333")
         ax.axhline(1, color="#333", lw=0.8, ls=":")
         ax.set_xticks(x)
-        ax.set_xticklabels([_short_shape(s, shapes) for s in shapes], rotation=45 if rotate
-                           else 0, ha="right" if rotate else "center", fontsize=8)
+        ax.set_xticklabels([_short_shape(s, shapes) for s in shapes], fontsize=8)
         ax.set_ylabel("speedup over own float_blas (×)")
         ax.grid(True, axis="y", alpha=0.3)
+        if any_bad:
+            ax.bar([0], [0], 0, color="none", edgecolor="#555", label="hollow: not a result")
         _legend(fig, [ax])
+        fit_ticklabels(fig, ax.xaxis)
         threads = "1 thread" if level == "1" else "all threads"
-        out.append(Figure(f"{m} ({threads}): speedup over each host's own float_blas",
-                          _encode(fig), "Bars are ratios inside each host's own run: compare "
-                          "heights, not raw times. Dotted line: as fast as float_blas. "
-                          "Hatched: an emulated host."))
+        caption = ("Bars are ratios inside each host's own run: compare heights, not raw "
+                   "times. Whiskers: 95 % interval. Dotted line: as fast as float_blas. Only "
+                   "shapes two or more hosts measured.")
+        if any_bad:
+            caption += (" Hollow bars are not results: noisy on either side, timed on a busy "
+                        "host, or suspect.")
+        if emulated & set(present):
+            caption += (" Hatched: an emulated host; the real devices set the scale, and an "
+                        "emulated bar above it is cut and labelled with its value.")
+        out.append(_figure(f"{m} ({threads}): speedup over each host's own float_blas", fig,
+                           caption))
     return out
+
+
+def sig_text(v):
+    return f"{v:.3g}×"
+
+
+def fit_ticklabels(fig, axis, rotation=45):
+    """Tick labels that do not overlap: as they are if they fit, else
+    rotated (x only), else every k-th one shown (the rest hidden)."""
+    labels = [t for t in axis.get_ticklabels() if t.get_text()]
+    if len(labels) < 2 or not ticklabels_overlap(fig, axis):
+        return
+    if axis.axis_name == "x":
+        for t in labels:
+            t.set_rotation(rotation)
+            t.set_ha("right")
+            t.set_rotation_mode("anchor")
+        if not ticklabels_overlap(fig, axis):
+            return
+    for step in range(2, len(labels) + 1):
+        for i, t in enumerate(labels):
+            t.set_visible(i % step == 0)
+        if not ticklabels_overlap(fig, axis):
+            return
+
+
+def ticklabels_overlap(fig, axis):
+    """True when two visible tick labels of `axis` overlap. Level labels
+    are compared by their boxes; slanted ones (parallel strips) by the gap
+    between neighbouring ticks across the slant against the text height."""
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in axis.get_ticklabels() if t.get_text() and t.get_visible()]
+    if len(labels) < 2:
+        return False
+    vertical = axis.axis_name == "y"
+    angle = labels[0].get_rotation() % 180
+    if not vertical and angle not in (0, 90):
+        ax = axis.axes
+        pos = sorted(ax.transData.transform([(t.get_position()[0], 0) for t in labels])[:, 0])
+        height = max(t.get_size() for t in labels) * fig.dpi / 72 * 1.2   # one line of text
+        return bool(min(np.diff(pos)) * np.sin(np.radians(angle)) < height * 0.95)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    boxes.sort(key=lambda b: b.y0 if vertical else b.x0)
+    return any((b.y0 < a.y1 - 0.5) if vertical else (b.x0 < a.x1 - 0.5)
+               for a, b in zip(boxes, boxes[1:]))
 
 
 def _short_shape(s, shapes):
@@ -339,7 +603,8 @@ def layer_bars(d, title, limit=40):
     ax.set_xlabel("median time (ms, log)")
     ax.grid(True, axis="x", alpha=0.3)
     _legend(fig, [ax])
-    return Figure(title, _encode(fig), "Layers top to bottom in model order.")
+    fit_ticklabels(fig, ax.yaxis)
+    return _figure(title, fig, "Layers top to bottom in model order.")
 
 
 def commit_history(d, title):
@@ -371,34 +636,61 @@ def commit_history(d, title):
     ax.set_ylabel("speedup over float_blas (×)")
     ax.grid(True, alpha=0.3)
     _legend(fig, [ax])
-    return Figure(title, _encode(fig), f"Shape {_fixed_text(dict(zip(SLICE_KEYS, shape)))}; "
+    fit_ticklabels(fig, ax.xaxis, rotation=30)
+    return _figure(title, fig, f"Shape {_fixed_text(dict(zip(SLICE_KEYS, shape)))}; "
                   f"commits oldest to newest by commit date.")
 
 
 def accuracy_bars(df):
-    """Test accuracy of each network and evaluation, per accuracy run."""
+    """Test accuracy of each network and evaluation, per accuracy run, as
+    points on an axis that spans the values (not 0-100 %, where 92 and 91
+    look alike), each labelled, with binary − float in points written beside
+    each run: the difference is what the figure is about."""
     d = df[df["accuracy"].notna()]
     if d.empty:
         return None
     runs = list(dict.fromkeys(zip(d["host_label"], d["run_id"])))[:12]
     evals = list(dict.fromkeys(zip(d["network"], d["evaluation"])))[:6]
-    fig, (ax,) = _new(width=max(3.6, 1.1 * len(runs) + 1.2), height=3.0, legend=2.4,
+    fig, (ax,) = _new(width=max(3.6, 1.3 * len(runs) + 1.2), height=3.2, legend=2.4,
                       bottom=0.6)
-    bar = 0.8 / max(1, len(evals))
+    step = 0.8 / max(1, len(evals))
     x = np.arange(len(runs))
+    values = []
     for i, (net, ev) in enumerate(evals):
         y = []
         for host, run in runs:
             v = d[(d["host_label"] == host) & (d["run_id"] == run) & (d["network"] == net)
                   & (d["evaluation"] == ev)]["accuracy"]
             y.append(100 * float(v.iloc[0]) if len(v) else np.nan)
-        ax.bar(x + (i - (len(evals) - 1) / 2) * bar, y, bar, color=_PALETTE[i % len(_PALETTE)],
-               label=text(f"{net}: {ev}", 36))
+        xs = x + (i - (len(evals) - 1) / 2) * step
+        ax.plot(xs, y, ls="none", marker="os^Dv<"[i % 6], ms=7,
+                color=_PALETTE[i % len(_PALETTE)], label=text(f"{net}: {ev}", 36))
+        for xj, yj in zip(xs, y):
+            if np.isfinite(yj):
+                ax.annotate(f"{yj:.1f}", (xj, yj), xytext=(0, 6), textcoords="offset points",
+                            ha="center", fontsize=7)
+        values += [v for v in y if np.isfinite(v)]
+    for j, (host, run) in enumerate(runs):
+        r = d[(d["host_label"] == host) & (d["run_id"] == run)]
+        fl = r[r["network"] == "float"]["accuracy"]
+        bi = r[r["network"] == "binary"]["accuracy"]
+        if len(fl) and len(bi):
+            ax.annotate(f"binary − float\n{100 * (bi.iloc[0] - fl.iloc[0]):+.1f} points",
+                        (x[j], 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=7,
+                        color="#333")
+    lo, hi = min(values), max(values)
+    pad = max(1.0, 0.5 * (hi - lo))
+    # Room below for the difference label, above for the value labels.
+    ax.set_ylim(max(0.0, lo - 2.2 * pad), min(100.0, hi + pad) + 0.3 * pad)
+    ax.set_xlim(-0.6, len(runs) - 0.4)
     ax.set_xticks(x)
     ax.set_xticklabels([text(h, 16) + f"\n{r[:8]}" for h, r in runs], fontsize=7)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylabel("test accuracy (%; axis not from 0)")
     ax.grid(True, axis="y", alpha=0.3)
     _legend(fig, [ax])
-    return Figure("Test accuracy", _encode(fig), "Per host and run: the float network, its "
-                  "binary twin in numpy, and the binary twin through the xnor kernel.")
+    fit_ticklabels(fig, ax.xaxis)
+    return _figure("Test accuracy", fig, "Per host and run: the float network, its binary twin "
+                   "in numpy, and the binary twin through the xnor kernel. The axis spans the "
+                   "measured values, not 0–100 %, so a difference of a point is visible; the "
+                   "figure under each run is binary − float in percentage points.")

@@ -165,26 +165,81 @@ def _largest(rows):
     return top
 
 
-def _speedup_at(rows, method, level):
+def _row_at(rows, method, level):
     d = rows[(rows["method"] == method) & (rows["level"] == level) & rows["speedup"].notna()]
-    return None if d.empty else float(d["speedup"].iloc[0])
+    return None if d.empty else d.iloc[0]
+
+
+def _why(row):
+    """Why a row's speedup is not a result (data.mark_shaky), or None."""
+    why = row.get("shaky_why") if row is not None else None
+    return why if isinstance(why, str) and why else None
+
+
+def speedup_words(row):
+    """A row's speedup with its interval, marked when it is not a result
+    (the reason in short: 'suspect', not which shape made it so)."""
+    why = _why(row)
+    return tables.speedup_text(row["speedup"], row.get("speedup_low"), row.get("speedup_high"),
+                               why.split(":")[0] if why else None)
+
+
+def best_row(rows):
+    """The host's highest speedup among rows that are not shaky, or None."""
+    d = rows[(rows["method"] != BASELINE) & rows["speedup"].notna()]
+    if "shaky" in d:
+        d = d[d["shaky"] != True]  # noqa: E712 - a shaky row is no record
+    return d.sort_values("speedup").iloc[-1] if not d.empty else None
+
+
+def trust_words(ds, label):
+    """(short text for the glance, [warning sentences]) about the runs a
+    host's numbers come from: busy, probe unreliable, shaky rows."""
+    short, warn = [], []
+    for rt in ds.runs_shown(label):
+        if rt.host_busy:
+            short.append(f"busy run {rt.short}")
+            warn.append(f"{label}: run {rt.short} ({rt.started_at}) was timed while other "
+                        f"processes were using the host"
+                        + (f" ({rt.evidence})" if rt.evidence else "")
+                        + "; its rows timed under load are marked, not shown as results.")
+        if rt.probe_unreliable:
+            short.append(f"probe of {rt.short} unreliable")
+            warn.append(f"{label}: the peak probe of run {rt.short} is unreliable "
+                        f"({rt.probe_unreliable}); its fraction-of-peak figures are left out.")
+    rows = ds.sweep[(ds.sweep["host_label"] == label) & (ds.sweep["method"] != BASELINE)
+                    & ds.sweep["speedup"].notna()]
+    if "shaky" in rows and len(rows):
+        n = int(rows["shaky"].sum())
+        short.append(f"{n} of {len(rows)} speedups not results" if n else "no shaky speedups")
+    return "; ".join(short), warn
 
 
 # -------------------------------------------------------------- the answer
 
+GLANCE_CELLS = (("xnor_64", "1", "xnor_64 (1 thread)"),
+                ("xnor_64_omp", "all", "xnor_64_omp (all)"),
+                ("binarize_xnor_64_omp", "all", "binarize_xnor_64_omp (all)"))
+
+
 def glance(ds):
     """The first thing a reader sees: per host, what binarization bought at
-    its largest measured shape, and the hardware that explains it."""
+    its largest measured shape, and the hardware that explains it. A figure
+    that is noisy on either side, timed on a busy host or suspect is shown
+    greyed and says why, never as a result."""
     s = Section("glance", "At a glance",
                 intro="Per host, at the largest shape it measured: how many times faster "
                       "the binary kernels ran than the same host's float_blas (the platform "
-                      "BLAS) — a ratio inside one run — and the hardware behind the number.",
+                      "BLAS) — a ratio inside one run, with its 95 % interval in brackets — "
+                      "and the hardware behind the number. A greyed cell is not a result: "
+                      "its samples spread (on either side of the ratio), the host was busy, "
+                      "or the shape shows an impossible pattern.",
                 empty="No sweep results were found. Run `bnnbench sweep` on each device, copy "
                       "the results/ directories to one place and pass them to bnnbench report.")
     if ds.sweep.empty:
         return s
     df = with_thread_level(ds.sweep)
-    recs = []
+    recs, text, muted = [], {}, {}
     for _, h in ds.hosts.iterrows():
         label = h["host_label"]
         rows = df[df["host_label"] == label]
@@ -193,30 +248,39 @@ def glance(ds):
         host = h["_host"]
         top = _largest(rows)
         first = top.iloc[0]
-        best = rows[rows["method"] != BASELINE].dropna(subset=["speedup"])
-        if "noisy" in best and (best["noisy"] != True).any():  # noqa: E712
-            best = best[best["noisy"] != True]  # noqa: E712 - a spread-out row is no record
-        best = best.sort_values("speedup").iloc[-1] if not best.empty else None
-        recs.append({
-            "host": label + (" (emulated)" if h["host_emulated"] else ""),
-            "CPU": host.get("cpu_brand"), "arch": host.get("arch"),
-            "threads": int(rows["threads"].max()),
-            "largest M×N×K": f"{first['M']}×{first['N']}×{first['K']}",
-            "xnor_64 (1 thread)": _speedup_at(top, "xnor_64", "1"),
-            "xnor_64_omp (all)": _speedup_at(top, "xnor_64_omp", "all"),
-            "binarize_xnor_64_omp (all)": _speedup_at(top, "binarize_xnor_64_omp", "all"),
-            "best (not noisy)": (f"{tables.sig(best['speedup'])}× {best['method']} at "
-                                 f"K={best['K']}, {best['threads']} thr"
-                                 if best is not None else None),
-            "hardware popcount": ", ".join(popcount_support(host)) or "none recorded",
-            "BLAS": _get(host, "blas", "library"),
-        })
+        rec = {"host": label + (" (emulated)" if h["host_emulated"] else ""),
+               "CPU": host.get("cpu_brand"), "arch": host.get("arch"),
+               "threads": int(rows["threads"].max()),
+               "largest M×N×K": f"{first['M']}×{first['N']}×{first['K']}"}
+        for method, level, col in GLANCE_CELLS:
+            row = _row_at(top, method, level)
+            rec[col] = None if row is None else float(row["speedup"])
+            rec[f"{col} low"] = None if row is None else row.get("speedup_low")
+            rec[f"{col} high"] = None if row is None else row.get("speedup_high")
+            rec[f"{col} not a result"] = _why(row)
+            text.setdefault(col, []).append(None if row is None else speedup_words(row))
+            muted.setdefault(col, []).append(_why(row) is not None)
+        best = best_row(rows)
+        rec["best (not shaky)"] = (f"{speedup_words(best)} {best['method']} at K={best['K']}, "
+                                   f"batch {best['batch']}, {best['threads']} thr"
+                                   if best is not None else
+                                   "none: every speedup is noisy, busy or suspect")
+        muted.setdefault("best (not shaky)", []).append(best is None)
+        rec["trust"], warnings = trust_words(ds, label)
+        for w in warnings:
+            s.notices.append(("warn", w))
+        rec["hardware popcount"] = ", ".join(popcount_support(host)) or "none recorded"
+        rec["BLAS"] = _get(host, "blas", "library")
+        recs.append(rec)
     for sentence in headline(recs):
-        s.notices.append(("info", sentence))
-    cols = ["xnor_64 (1 thread)", "xnor_64_omp (all)", "binarize_xnor_64_omp (all)"]
+        s.notices.insert(0, ("info", sentence))
+    table = pd.DataFrame.from_records(recs)
+    shown = [c for c in table.columns if not c.endswith((" low", " high", " not a result"))]
     s.tables.append(tables.Table("glance", "Speedup over float_blas at the largest shape",
-                                 pd.DataFrame.from_records(recs),
-                                 formats={c: tables.times for c in cols}))
+                                 table, formats={c: tables.times for _, _, c in GLANCE_CELLS},
+                                 shown=shown, text=text, muted=muted,
+                                 caption="The CSV has each figure's interval (low, high) and, "
+                                         "for a figure that is not a result, why."))
     if ds.hosts["host_emulated"].any():
         s.notices.append(("warn", "Hosts marked (emulated) ran under an emulator: their times "
                                   "are the emulator's, not a device's."))
@@ -225,18 +289,23 @@ def glance(ds):
 
 def headline(recs):
     """Where binarization pays off most and least, in words, from the real
-    hosts' speedup with input binarization included (the deployable number)."""
+    hosts' speedup with input binarization included (the deployable number);
+    only figures that are results (not shaky) are named."""
     key = "binarize_xnor_64_omp (all)"
-    real = [r for r in recs if not r["host"].endswith("(emulated)") and finite(r.get(key))]
+    real = [r for r in recs if not r["host"].endswith("(emulated)") and finite(r.get(key))
+            and not r.get(f"{key} not a result")]
     if not real:
         return []
     real.sort(key=lambda r: r[key])
     top, low = real[-1], real[0]
+
+    def fig(r):
+        return tables.speedup_text(r[key], r.get(f"{key} low"), r.get(f"{key} high"))
     out = [f"Binary layers, input binarization included (binarize_xnor_64_omp on all threads), "
-           f"run {tables.sig(top[key])}× as fast as float_blas on {top['host']} "
+           f"run {fig(top)} as fast as float_blas on {top['host']} "
            f"({top['CPU']}, {top['arch']}) at M×N×K {top['largest M×N×K']}."]
     if low is not top:
-        out.append(f"The smallest gain is on {low['host']}: {tables.sig(low[key])}× at "
+        out.append(f"The smallest gain is on {low['host']}: {fig(low)} at "
                    f"{low['largest M×N×K']}.")
     return out
 
@@ -251,9 +320,9 @@ def room_summary(rows, host):
     for method, level, words in (("xnor_64", "1", "on 1 thread"),
                                  ("binarize_xnor_64_omp", "all",
                                   f"with input binarization on {top['threads'].max()} threads")):
-        v = _speedup_at(top, method, level)
-        if v is not None:
-            parts.append(f"{method} {tables.sig(v)}× {words}")
+        row = _row_at(top, method, level)
+        if row is not None:
+            parts.append(f"{method} {speedup_words(row)} {words}")
     pop = ", ".join(popcount_support(host)) or "no hardware popcount flag recorded"
     blas = _get(host, "blas", "library") or "unknown"
     what = "; ".join(parts) if parts else "no xnor_64 speedups measured"
@@ -312,22 +381,39 @@ def room(ds, host_row, index):
     if which:
         s.notices.append(("info", which))
     for param, value in ROOM_FIGURES:
-        fig = figures.versus(rows, param, value)
-        if fig:
-            s.figures.append(fig)
-    for fig in (figures.thread_scaling(all_rows), figures.peak_fraction(rows)):
+        s.figures.extend(figures.versus(rows, param, value))
+    for fig in (figures.thread_scaling(all_rows), figures.peak_fraction(rows, ds.trust)):
         if fig:
             s.figures.append(fig)
     if not any(f.title.startswith("Processing time") for f in s.figures):
         s.notices.append(("info", "Figures against channels, filters or kernel size need a "
                                   "sweep over at least two values of one of them."))
+    unplotted = figures.unplotted_batches(rows)
+    if unplotted:
+        s.notices.append(("info", f"Batch {', '.join(map(str, unplotted))} was measured at a "
+                                  f"single shape only, so no figure against a shape parameter "
+                                  f"shows it; the table below has its rows."))
+    for rt in ds.runs_shown(label):
+        if rt.host_busy:
+            s.notices.append(("warn", f"Run {rt.short} was timed while other processes used "
+                                      f"the host" + (f" ({rt.evidence})" if rt.evidence else "")
+                                      + ": its busy rows are hollow points in the figures "
+                                        "and flagged busy in the table."))
+        if rt.probe_unreliable:
+            s.notices.append(("warn", f"The peak probe of run {rt.short} is unreliable "
+                                      f"({rt.probe_unreliable}): its %peak is left out of the "
+                                      f"figure and the table."))
     unverified = int((~rows["verified"]).sum())
     if unverified:
         s.notices.append(("warn", f"{unverified} row(s) failed the exactness check on this host; "
                                   f"they have no time and no speedup."))
-    if "noisy" in rows and rows["noisy"].any():
-        s.notices.append(("info", f"{int(rows['noisy'].sum())} row(s) are noisy (IQR above 10 % "
-                                  f"of the median); their speedups are less certain."))
+    shaky = rows[(rows["method"] != BASELINE) & rows["speedup"].notna()]
+    if "shaky" in shaky and shaky["shaky"].any():
+        s.notices.append(("info", f"{int(shaky['shaky'].sum())} of {len(shaky)} speedups are not "
+                                  f"results: noisy on either side (IQR above 10 % of the median, "
+                                  f"or an interval wider than ±10 %), timed on a busy host, or "
+                                  f"suspect (the flags column says which). The figures show them "
+                                  f"as hollow points."))
     s.tables.append(tables.room_table(rows, label))
     return s
 
@@ -338,21 +424,31 @@ def comparison(ds):
     s = Section("comparison", "Across devices",
                 intro="Each host's speedup over its own float_blas — never one host's time "
                       "against another's float — and, separately, how the hosts' throughputs "
-                      "compare on the same shape.",
+                      "compare on the same shape. Only shapes that two or more hosts measured "
+                      "are compared.",
                 empty="Nothing to compare: the results hold fewer than two hosts with sweep "
                       "rows on a common shape.")
     hosts = list(ds.hosts["host_label"])
     long = tables.comparison_long(ds.sweep)
-    counts = long.groupby(["channels", "filters", "kernel", "batch", "out_size"])["host"].nunique() \
-        if not long.empty else pd.Series(dtype=int)
-    if long.empty or long["host"].nunique() < 2 or not (counts >= 2).any():
-        if ds.sweep["host_label"].nunique() >= 2 if not ds.sweep.empty else False:
-            s.notices.append(("info", "The hosts measured no shape in common (compare the "
-                                      "batch, filters and kernel of their sweeps)."))
+    shapes = figures.shared_shapes(long)
+    measured = sorted(set(ds.sweep["host_label"])) if not ds.sweep.empty else []
+    if len(measured) >= 2 and not shapes:
+        s.notices.append(("info", "The hosts share no measured shape, so none is compared "
+                                  "here: " + "; ".join(_shapes_of(ds.sweep, h) for h in measured)
+                          + ". Run the same sweep (same batch, filters and kernel) on each "
+                            "to compare them."))
+    if not shapes:
         return s
+    sharing = set(long[[k in set(shapes) for k in long[figures.SHAPE_COLS].apply(tuple, axis=1)]]
+                  ["host"])
+    alone = [h for h in measured if h not in sharing]
+    if alone:
+        s.notices.append(("info", f"{', '.join(alone)} shares no measured shape with the other "
+                                  f"hosts and is left out of this comparison "
+                                  f"({'; '.join(_shapes_of(ds.sweep, h) for h in alone)})."))
     emulated = set(ds.hosts.loc[ds.hosts["host_emulated"], "host_label"])
     s.figures.extend(figures.comparison(long, hosts, emulated))
-    table, _ = tables.speedup_comparison(ds.sweep, hosts)
+    table, _ = tables.speedup_comparison(ds.sweep, hosts, shapes)
     s.tables.append(table)
     ref = tables.reference_host(ds)
     s.tables.append(tables.throughput_ratios(ds.sweep, hosts, ref))
@@ -360,6 +456,16 @@ def comparison(ds):
         s.notices.append(("warn", "Throughput ratios involving an emulated host compare an "
                                   "emulator, not a device."))
     return s
+
+
+def _shapes_of(sweep, host):
+    """'ws: batch 8, filters 64, kernel 5, channels 1–32' (what a host's sweep covered)."""
+    d = sweep[sweep["host_label"] == host]
+    parts = []
+    for col in ("batch", "filters", "kernel", "channels"):
+        v = sorted(d[col].dropna().unique())
+        parts.append(f"{col} {v[0]}" if len(v) == 1 else f"{col} {v[0]}–{v[-1]}")
+    return f"{host}: " + ", ".join(parts)
 
 
 # ------------------------------------------------ other kinds of results
@@ -379,13 +485,9 @@ def model_size(ds):
     if sizes is not None and not sizes.empty:
         s.tables.append(model_size_table(sizes))
     if s.tables:
-        ref = _published()
-        if ref is not None and "metric" in ref:
-            rows = ref[ref["metric"].astype(str).str.startswith(("model_size", "compression"))]
-            if not rows.empty:
-                s.tables.append(published_table(
-                    "published_model_size", "Published model sizes (from papers, not computed "
-                    "here)", rows))
+        # Each table once on the page: the published sizes are in their section.
+        s.notices.append(("info", "Published model sizes (BMXNet's ResNet-18, 44.7 MB → 1.5 MB) "
+                                  "are under Published figures, with their source."))
     return s
 
 
@@ -590,6 +692,9 @@ def published_table(name, title, ref):
     out = published_display(ref).reset_index(drop=True)
     raw = {"value", "unit", "approx", "value_max"}
     shown = [c for c in out.columns if c not in raw] if "figure" in out else None
+    if shown and "where" in shown and "source" in shown:   # the locator beside the source
+        shown.remove("where")
+        shown.insert(shown.index("source") + 1, "where")
     return tables.Table(name, title, out, shown=shown,
                         caption="The CSV also has the figures as numbers (value, value_max, "
                                 "unit, approx).")
@@ -602,6 +707,15 @@ def published(ds):
                       "tables above.",
                 empty="This bnnbench has no reference table (bnnbench.reference).")
     ref = _published()
+    if ref is not None and not ref.empty and "where" in ref:
+        # Only what a reader can look up: a figure without a public source
+        # (measured while the project was built) is not "published".
+        unsourced = ref["where"].map(lambda v: not isinstance(v, str) or not v.strip())
+        if unsourced.any():
+            s.notices.append(("info", f"{int(unsourced.sum())} figure(s) in bnnbench.reference "
+                                      f"have no public source (they were measured on the "
+                                      f"project's own host) and are not listed here."))
+        ref = ref[~unsourced]
     if ref is not None and not ref.empty:
         s.tables.append(published_table("published", "Published figures", ref))
     return s

@@ -15,6 +15,9 @@ from ..trust import row_is_shaky
 from .data import BASELINE, SHAPE, with_thread_level
 
 KEY_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
+# What a row carries about how far its speedup can be trusted (data.mark_shaky).
+TRUST_COLUMNS = ("speedup_low", "speedup_high", "shaky", "shaky_why", "noisy", "busy",
+                 "suspect")
 LEVEL_ORDER = {"1": 0, "all": 99}
 
 
@@ -26,6 +29,12 @@ class Table:
     caption: str = ""
     formats: dict = field(default_factory=dict)   # column -> value -> str
     shown: list = None     # columns the page shows (default all); the CSV has every one
+    # column -> one display string per row, in place of the formatted number
+    # (e.g. a speedup with its interval); the CSV keeps the number.
+    text: dict = field(default_factory=dict)
+    # column -> one bool per row: the cell is not a result (shown greyed, its
+    # text says why).
+    muted: dict = field(default_factory=dict)
 
     def _shown(self):
         return self.df[self.shown] if self.shown else self.df
@@ -37,9 +46,16 @@ class Table:
         formats = {c: self.formats.get(c) or (_whole if _integral(df[c]) else None)
                    for c in cols}
         rows = []
-        for rec in df.itertuples(index=False):
-            rows.append([fmt_cell(v, formats[c]) for c, v in zip(cols, rec)])
+        for i, rec in enumerate(df.itertuples(index=False)):
+            rows.append([self.text[c][i] if c in self.text and self.text[c][i] is not None
+                         else fmt_cell(v, formats[c]) for c, v in zip(cols, rec)])
         return [str(c) for c in cols], rows
+
+    def cell_classes(self):
+        """Per row, per shown column: 'muted' for a cell that is not a result."""
+        cols = list(self._shown().columns)
+        return [["muted" if c in self.muted and bool(self.muted[c][i]) else ""
+                 for c in cols] for i in range(len(self.df))]
 
     def numeric_columns(self):
         df = self._shown()
@@ -99,6 +115,18 @@ def times(v):
     return f"{sig(v)}×"
 
 
+def speedup_text(value, low=None, high=None, why=None):
+    """'17.7× (17.1–18.3)': a speedup and its 95 % interval; a shaky one
+    reads as what it is: '(28.8×) not a result: noisy'."""
+    if is_missing(value):
+        return "–"
+    band = (f"{sig(low)}–{sig(high)}" if not is_missing(low) and not is_missing(high)
+            else "")
+    if why:
+        return f"not a result — {why} ({times(value)}" + (f", {band})" if band else ")")
+    return times(value) + (f" ({band})" if band else "")
+
+
 def percent(v):
     return f"{v:.0f} %" if abs(v) >= 10 else f"{v:.1f} %"
 
@@ -129,13 +157,16 @@ def comparison_long(sweep, methods=KEY_METHODS):
     df = df[df["method"].isin(methods)]
     if df.empty:
         return pd.DataFrame(columns=["host", "emulated", "method", "level", "threads", *SHAPE,
-                                     "median_ms", "speedup", "gops"])
+                                     "median_ms", "speedup", "gops", *TRUST_COLUMNS])
     df = method_sort(df, extra=("host_label",))
+    missing = {"speedup_low": float("nan"), "speedup_high": float("nan"), "shaky": False,
+               "shaky_why": None, "noisy": False, "busy": False, "suspect": False}
     return pd.DataFrame({
         "host": df["host_label"], "emulated": df["host_emulated"], "method": df["method"],
         "level": df["level"], "threads": df["threads"],
         **{k: df[k] for k in SHAPE},
         "median_ms": df["median_s"] * 1e3, "speedup": df["speedup"], "gops": df["gops"],
+        **{c: df[c] if c in df else missing[c] for c in TRUST_COLUMNS},
     }).reset_index(drop=True)
 
 
@@ -159,15 +190,45 @@ def comparison_wide(long, hosts, value="speedup"):
     return wide
 
 
-def speedup_comparison(sweep, hosts):
+WIDE_INDEX = ["channels", "filters", "kernel", "batch", "out_size", "method", "level"]
+
+
+def speedup_comparison(sweep, hosts, shapes=None):
+    """The wide table of speedups, one column per host; `shapes` (tuples of
+    channels, filters, kernel, batch, out_size) limits it to those. A cell
+    that is not a result is greyed and says why; the CSV has each host's
+    interval and reason in columns of their own."""
     long = comparison_long(sweep)
+    if shapes is not None:
+        keys = long[WIDE_INDEX[:5]].apply(tuple, axis=1) if not long.empty else []
+        long = long[[k in set(shapes) for k in keys]] if len(long) else long
     wide = comparison_wide(long, hosts)
+    text, muted = {}, {}
+    if not wide.empty:
+        by_key = {tuple(r[k] for k in WIDE_INDEX) + (r["host"],): r
+                  for r in long.to_dict("records")}
+        for h in [h for h in hosts if h in wide.columns]:
+            cells = [by_key.get(tuple(k) + (h,)) for k in wide[WIDE_INDEX].itertuples(index=False)]
+            text[h] = [None if c is None else
+                       speedup_text(c["speedup"], c.get("speedup_low"), c.get("speedup_high"),
+                                    c.get("shaky_why") if c.get("shaky") is True else None)
+                       for c in cells]
+            muted[h] = [c is not None and c.get("shaky") is True for c in cells]
+            wide[f"{h}: 95 % interval"] = [
+                None if c is None or is_missing(c.get("speedup_low")) else
+                f"{sig(c['speedup_low'])}-{sig(c['speedup_high'])}" for c in cells]
+            wide[f"{h}: not a result"] = [None if c is None or c.get("shaky") is not True
+                                          else c.get("shaky_why") for c in cells]
+    shown = [c for c in wide.columns if not str(c).endswith((": 95 % interval",
+                                                              ": not a result"))]
     return Table("compare_speedup", "Speedup over each host's own float_blas", wide,
                  caption="Each cell is a ratio measured inside one run on that host: float_blas "
-                         "median / method median at the same shape and thread count. level 1 = "
-                         "one thread; all = the most threads that host ran (its core count "
-                         "by default), so hosts with different core counts line up.",
-                 formats={h: times for h in hosts}), long
+                         "median / method median at the same shape and thread count, with its "
+                         "95 % interval. level 1 = one thread; all = the most threads that "
+                         "host ran (its core count by default), so hosts with different core "
+                         "counts line up. A greyed cell is not a result.",
+                 formats={h: times for h in hosts}, shown=shown or None, text=text,
+                 muted=muted), long
 
 
 def reference_host(ds):
