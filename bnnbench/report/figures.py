@@ -301,9 +301,12 @@ def _versus_one(part, fixed, param, value):
     if value == "speedup":
         caption += (" Dotted line: as fast as float_blas. Each point is a ratio inside one run; "
                     "bars: its 95 % interval.")
-    if any_bad:
+    if any_bad and value == "speedup":
         caption += (" Hollow points are not results: noisy (on either side of the ratio), "
                     "timed on a busy host, or suspect.")
+    elif any_bad:
+        caption += (" Hollow points are not results: their samples spread (IQR above 10 % of "
+                    "the median), the host was busy, or the shape is suspect.")
     if over:
         caption += f" {over} hollow point(s) lie above the axis, which the results set."
     if cut:
@@ -457,7 +460,7 @@ def comparison(long, hosts, emulated=()):
             continue
         fig, (ax,) = _new(width=max(3.8, 0.22 * len(shapes) * len(present) + 1.3),
                           height=3.4, legend=1.9, bottom=0.95)
-        real_top, any_bad, clipped = 0.0, False, []
+        any_bad, drawn = False, []
         for i, h in enumerate(present):
             dh = d[d["host"] == h].set_index(SHAPE_COLS)
             cells = [dh.loc[s] if s in dh.index else None for s in shapes]
@@ -466,7 +469,7 @@ def comparison(long, hosts, emulated=()):
                            for c in cells])
             hi = np.array([np.nan if c is None else float(c.get("speedup_high", np.nan))
                            for c in cells])
-            bad = np.array([c is not None and c.get("shaky") is True for c in cells])
+            bad = np.array([c is not None and c.get("shaky") == True for c in cells])  # noqa: E712
             name = text(h, 24) + (" (emulated)" if h in emulated else "")
             color = host_color(hosts.index(h) if h in hosts else i)
             xs = x + (i - (len(present) - 1) / 2) * width
@@ -485,25 +488,22 @@ def comparison(long, hosts, emulated=()):
                                                  np.clip(hi[ok] - y[ok], 0, None)],
                             fmt="none", ecolor="#333", elinewidth=0.8, capsize=1.5)
             any_bad |= bool(bad.any())
-            if h not in emulated:
-                top = np.where(ok, hi, y)[np.isfinite(y) & ~bad]
-                if top.size:
-                    real_top = max(real_top, float(np.nanmax(top)))
-                elif np.isfinite(y).any():
-                    real_top = max(real_top, float(np.nanmax(y)))
-            else:
-                clipped.append((xs, y))
-        if real_top > 0:
-            # Real devices set the scale; a taller emulated bar is cut at the
-            # top and labelled with its value.
-            top = real_top * 1.15
+            drawn.append((h in emulated, xs, y, np.where(ok, hi, y), bad))
+        top = _bar_scale(drawn)
+        if top:
+            # Real devices' results set the scale; a taller bar (an emulator,
+            # or a figure that is not a result) is cut at the top and
+            # labelled with its value.
             ax.set_ylim(0, top)
-            for xs, y in clipped:
+            for _, xs, y, _, _ in drawn:
                 for xj, yj in zip(xs, y):
                     if np.isfinite(yj) and yj > top:
-                        ax.annotate(f"{sig_text(yj)}↑", (xj, top), xytext=(0, -2),
+                        # Upright along the bar, so neighbours' labels never collide.
+                        ax.annotate(f"{sig_text(yj)}↑", (xj, top), xytext=(0, -3),
                                     textcoords="offset points", ha="center", va="top",
-                                    fontsize=7, color="#333")
+                                    rotation=90, fontsize=7, color="#333",
+                                    bbox=dict(boxstyle="square,pad=0.1", fc="white",
+                                              ec="none", alpha=0.8))
         ax.axhline(1, color="#333", lw=0.8, ls=":")
         ax.set_xticks(x)
         ax.set_xticklabels([_short_shape(s, shapes) for s in shapes], fontsize=8)
@@ -520,12 +520,27 @@ def comparison(long, hosts, emulated=()):
         if any_bad:
             caption += (" Hollow bars are not results: noisy on either side, timed on a busy "
                         "host, or suspect.")
-        if emulated & set(present):
-            caption += (" Hatched: an emulated host; the real devices set the scale, and an "
-                        "emulated bar above it is cut and labelled with its value.")
+        if set(emulated) & set(present):
+            caption += " Hatched: an emulated host."
+        if any(np.nanmax(np.append(y, 0)) > top for _, _, y, _, _ in drawn if top):
+            caption += (" The real devices' results set the scale; a bar above it is cut and "
+                        "labelled with its value.")
         out.append(_figure(f"{m} ({threads}): speedup over each host's own float_blas", fig,
                            caption))
     return out
+
+
+def _bar_scale(drawn):
+    """The y limit of a bar chart: the real hosts' results with their
+    intervals; failing those, the real hosts' bars; failing those, all bars.
+    `drawn`: (emulated, x, y, top of whisker, not a result) per host."""
+    def most(values):
+        values = [v for v in values if np.isfinite(v)]
+        return max(values) * 1.15 if values else None
+    real = [d for d in drawn if not d[0]]
+    return (most([v for _, _, y, hi, bad in real for v in hi[~bad]])
+            or most([v for _, _, y, _, _ in real for v in y])
+            or most([v for _, _, y, _, _ in drawn for v in y]))
 
 
 def sig_text(v):

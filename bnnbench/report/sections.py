@@ -177,11 +177,9 @@ def _why(row):
 
 
 def speedup_words(row):
-    """A row's speedup with its interval, marked when it is not a result
-    (the reason in short: 'suspect', not which shape made it so)."""
-    why = _why(row)
+    """A row's speedup with its interval, marked when it is not a result."""
     return tables.speedup_text(row["speedup"], row.get("speedup_low"), row.get("speedup_high"),
-                               why.split(":")[0] if why else None)
+                               _why(row))
 
 
 def best_row(rows):

@@ -117,9 +117,12 @@ def times(v):
 
 def speedup_text(value, low=None, high=None, why=None):
     """'17.7× (17.1–18.3)': a speedup and its 95 % interval; a shaky one
-    reads as what it is: '(28.8×) not a result: noisy'."""
+    reads as what it is: 'not a result — noisy (28.8×, 3.1–60)'. Only the
+    kind of reason is shown ('suspect', not which row made it so); tables
+    keep the whole reason in their CSV."""
     if is_missing(value):
         return "–"
+    why = str(why).split(":")[0] if why else None
     band = (f"{sig(low)}–{sig(high)}" if not is_missing(low) and not is_missing(high)
             else "")
     if why:
@@ -211,14 +214,15 @@ def speedup_comparison(sweep, hosts, shapes=None):
             cells = [by_key.get(tuple(k) + (h,)) for k in wide[WIDE_INDEX].itertuples(index=False)]
             text[h] = [None if c is None else
                        speedup_text(c["speedup"], c.get("speedup_low"), c.get("speedup_high"),
-                                    c.get("shaky_why") if c.get("shaky") is True else None)
+                                    c.get("shaky_why") if c.get("shaky") == True else None)  # noqa: E712
                        for c in cells]
-            muted[h] = [c is not None and c.get("shaky") is True for c in cells]
+            muted[h] = [c is not None and c.get("shaky") == True for c in cells]  # noqa: E712
             wide[f"{h}: 95 % interval"] = [
                 None if c is None or is_missing(c.get("speedup_low")) else
                 f"{sig(c['speedup_low'])}-{sig(c['speedup_high'])}" for c in cells]
-            wide[f"{h}: not a result"] = [None if c is None or c.get("shaky") is not True
-                                          else c.get("shaky_why") for c in cells]
+            wide[f"{h}: not a result"] = [c.get("shaky_why") if c is not None and
+                                          c.get("shaky") == True else None  # noqa: E712
+                                          for c in cells]
     shown = [c for c in wide.columns if not str(c).endswith((": 95 % interval",
                                                               ": not a result"))]
     return Table("compare_speedup", "Speedup over each host's own float_blas", wide,
