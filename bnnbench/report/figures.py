@@ -274,7 +274,8 @@ def _versus_one(part, fixed, param, value):
             _points(ax, d[param], y, bad, color, *band)
             any_bad |= bool(bad.any())
             ys.append(y), bads.append(bad)
-            highs.append(band[1].to_numpy(float) if band[1] is not None else np.full(len(d), np.nan))
+            highs.append(band[1].to_numpy(float) if band[1] is not None
+                         else np.full(len(d), np.nan))
         ax.set_xscale("log", base=2)
         _plain_log_axis(ax.xaxis)
         ax.set_xticks(sorted(sub[param].unique()))

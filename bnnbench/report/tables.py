@@ -212,17 +212,17 @@ def speedup_comparison(sweep, hosts, shapes=None):
                   for r in long.to_dict("records")}
         for h in [h for h in hosts if h in wide.columns]:
             cells = [by_key.get(tuple(k) + (h,)) for k in wide[WIDE_INDEX].itertuples(index=False)]
+            shaky = [c is not None and c.get("shaky") == True for c in cells]  # noqa: E712
             text[h] = [None if c is None else
                        speedup_text(c["speedup"], c.get("speedup_low"), c.get("speedup_high"),
-                                    c.get("shaky_why") if c.get("shaky") == True else None)  # noqa: E712
-                       for c in cells]
-            muted[h] = [c is not None and c.get("shaky") == True for c in cells]  # noqa: E712
+                                    c.get("shaky_why") if bad else None)
+                       for c, bad in zip(cells, shaky)]
+            muted[h] = shaky
             wide[f"{h}: 95 % interval"] = [
                 None if c is None or is_missing(c.get("speedup_low")) else
                 f"{sig(c['speedup_low'])}-{sig(c['speedup_high'])}" for c in cells]
-            wide[f"{h}: not a result"] = [c.get("shaky_why") if c is not None and
-                                          c.get("shaky") == True else None  # noqa: E712
-                                          for c in cells]
+            wide[f"{h}: not a result"] = [c.get("shaky_why") if bad else None
+                                          for c, bad in zip(cells, shaky)]
     shown = [c for c in wide.columns if not str(c).endswith((": 95 % interval",
                                                               ": not a result"))]
     return Table("compare_speedup", "Speedup over each host's own float_blas", wide,
