@@ -272,8 +272,10 @@ def compare_hosts(sweep, a, b):
     df = with_thread_level(sweep)
     cols = ["method", "level"] + SHAPE
     # "noisy" here is the trust rule: spread on either side of the speedup,
-    # a wide interval, a busy host or a suspect shape (bnnbench.trust).
-    df = df.assign(noisy=[row_is_shaky(r) for r in df.to_dict("records")])
+    # a wide interval, a busy host or a suspect shape (bnnbench.trust; the
+    # report's loader adds the float_blas side for older files as "shaky").
+    df = df.assign(noisy=df["shaky"].map(lambda v: v == True) if "shaky" in df  # noqa: E712
+                   else [row_is_shaky(r) for r in df.to_dict("records")])
     keep = cols + ["threads", "median_s", "speedup", "noisy"]
     da = df[df["host_label"] == a][keep]
     db = df[df["host_label"] == b][keep]
