@@ -5,9 +5,6 @@ an unreliable probe."""
 import html
 import json
 import re
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -275,19 +272,11 @@ def test_no_table_twice_and_published_rows_are_findable(runs, tmp_path):
     assert 'class="num muted"' in glance
 
 
-def test_a_sweep_beside_a_cpu_hog_heads_no_glance(tmp_path):
+def test_a_sweep_beside_a_cpu_hog_heads_no_glance(tmp_path, sweep_beside_a_hog):
     """A real quick sweep while a busy process holds a core: the report's
     glance shows none of its speedups as a result and says the run was busy."""
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.3)
-        out = subprocess.run(
-            [sys.executable, "-m", "bnnbench", "sweep", "--quick", "--out", str(tmp_path),
-             "--label", "hogged", "--methods", "float_blas,xnor_64,xnor_64_omp", "--quiet"],
-            capture_output=True, text=True, timeout=300)
-    finally:
-        hog.kill()
-        hog.wait()
+    out = sweep_beside_a_hog("--out", str(tmp_path), "--label", "hogged",
+                             "--methods", "float_blas,xnor_64,xnor_64_omp", "--quiet")
     assert out.returncode == 0, out.stderr
     s, table, shown = glance_table(data.load([str(tmp_path)]))
     assert shown.loc["hogged", "best (not shaky)"].startswith("none")

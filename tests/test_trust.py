@@ -3,9 +3,6 @@ probe check and the run's verdict (bnnbench.trust, bnnbench.load)."""
 import io
 import itertools
 import json
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -205,19 +202,11 @@ def test_progress_lines_say_which_row_they_are_on():
 
 # ------------------------------------------- a real sweep beside a CPU hog
 
-def test_sweep_beside_a_cpu_hog_is_marked_busy(tmp_path):
+def test_sweep_beside_a_cpu_hog_is_marked_busy(tmp_path, sweep_beside_a_hog):
     """One busy process holds a core for the whole sweep: the run must say
     the host was busy, and every timed row must be busy, suspect or noisy."""
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.3)
-        out = subprocess.run(
-            [sys.executable, "-m", "bnnbench", "sweep", "--quick", "--out", str(tmp_path),
-             "--methods", "float_blas,xnor_64,xnor_64_omp", "--format", "json", "--quiet"],
-            capture_output=True, text=True, timeout=300)
-    finally:
-        hog.kill()
-        hog.wait()
+    out = sweep_beside_a_hog("--out", str(tmp_path), "--methods",
+                             "float_blas,xnor_64,xnor_64_omp", "--format", "json", "--quiet")
     assert out.returncode == 0, out.stderr
     run = json.loads(out.stdout)
     assert run["verdict"]["host_busy"] is True
