@@ -258,12 +258,17 @@ def shaky_reason(row, base=None):
     return "noisy"
 
 
-def mark_shaky(df):
-    """Add `shaky` (bool) and `shaky_why` (str or None) to sweep rows: the
-    one test every figure, table and headline of the report applies."""
+PROFILE_GROUP = ["model", "layer", "batch", "threads"]
+
+
+def mark_shaky(df, group=GROUP):
+    """Add `shaky` (bool) and `shaky_why` (str or None) to rows (of a sweep;
+    of a profile with group=PROFILE_GROUP): the one test every figure,
+    table and headline of the report applies. `group`: what makes a row and
+    its float_blas baseline the same measurement, inside one run."""
     if df.empty:
         return df.assign(shaky=pd.Series(dtype=bool), shaky_why=pd.Series(dtype=object))
-    keys = ["run_id"] + GROUP
+    keys = ["run_id"] + group
     base = {tuple(r[k] for k in keys): r
             for r in df[df["method"] == BASELINE].to_dict("records")}
     why = [shaky_reason(r, base.get(tuple(r[k] for k in keys)) if r["method"] != BASELINE
@@ -296,6 +301,9 @@ def _clean_profile(df):
             df[col] = pd.to_numeric(df[col], errors="coerce")
     df.loc[~(df["median_s"] > 0), "median_s"] = float("nan")
     df["verified"] = df["verified"].map(lambda v: v is True)
+    if "noisy" in df:
+        df["noisy"] = df["noisy"].map(lambda v: v is True)
+    _clean_trust(df)
     return df.drop_duplicates(["run_id", "model", "layer", "method", "threads", "batch"],
                               keep="last")
 
@@ -479,7 +487,8 @@ def load(paths, all_runs=False):
              if kind != "sweep"}
     used = {}
     if "profile" in other:
-        other["profile"] = profile_speedups(_clean_profile(other["profile"]))
+        other["profile"] = mark_shaky(profile_speedups(_clean_profile(other["profile"])),
+                                      PROFILE_GROUP)
     if "asv" in other:
         other["asv"] = asv_speedups(other["asv"])
     for kind, df in list(other.items()):

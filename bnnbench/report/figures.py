@@ -317,7 +317,8 @@ def _versus_one(part, fixed, param, value):
 
 def thread_scaling(all_rows):
     """Median time at 1 thread / at n threads, per parallel method, on the
-    largest shape of the newest run that ran several thread counts."""
+    largest shape any run timed on several thread counts (the newest such
+    run on a tie)."""
     if all_rows.empty:
         return None
     multi = all_rows.groupby("run_id")["threads"].nunique()
@@ -325,9 +326,15 @@ def thread_scaling(all_rows):
     if multi.empty:
         return None
     runs = all_rows[all_rows["run_id"].isin(multi.index)]
-    run_id = runs.sort_values("started_ts", ascending=False)["run_id"].iloc[0]
-    run = runs[(runs["run_id"] == run_id) & runs["median_s"].notna()]
-    run = run.assign(_size=run["M"] * run["N"] * run["K"])
+    # The run with the largest multi-thread shape (newest on a tie): a quick
+    # run must not stand in for a full-size one.
+    runs = runs[runs["median_s"].notna()]
+    runs = runs.assign(_size=runs["M"] * runs["N"] * runs["K"])
+    parallel = runs[runs["threads"] > 1]
+    if parallel.empty:
+        return None
+    run_id = parallel.sort_values(["_size", "started_ts"], ascending=False)["run_id"].iloc[0]
+    run = runs[runs["run_id"] == run_id]
     shapes = run[run["threads"] > 1]
     if shapes.empty:
         return None
@@ -398,8 +405,8 @@ def peak_fraction(rows, trust=None):
         ax.set_xticks(sorted(sub["K"].unique()))
         ax.set_xlabel("K = kernel² · channels")
         ax.set_ylabel("% of probed peak")
-        ax.set_ylim(bottom=0)
         ax.axhline(100, color="#333", lw=0.8, ls=":")
+        ax.set_ylim(0, max(110, ax.get_ylim()[1]))   # the peak line always in view
         ax.set_title(f"{t} thread{'s' if t != 1 else ''}", fontsize=10)
         ax.grid(True, alpha=0.3)
     _marker_key(axes, any_bad)
@@ -607,10 +614,21 @@ def layer_bars(d, title, limit=40):
     fig, (ax,) = _new(width=5.6, height=height, legend=1.7, left=1.5)
     bar = 0.8 / len(methods)
     y = np.arange(len(layers))
+    any_bad = False
     for i, m in enumerate(methods):
-        dm = d[d["method"] == m].drop_duplicates("layer").set_index("layer")["_ms"]
-        ax.barh(y + (i - (len(methods) - 1) / 2) * bar, [dm.get(lay, np.nan) for lay in layers],
-                bar, label=text(m), color=method_color(m))
+        dm = d[d["method"] == m].drop_duplicates("layer").set_index("layer")
+        bad = dict(zip(dm.index, not_a_result(dm, "time")))
+        color = method_color(m)
+        bars = ax.barh(y + (i - (len(methods) - 1) / 2) * bar,
+                       [dm["_ms"].get(lay, np.nan) for lay in layers], bar,
+                       color=[("none" if bad.get(lay) else color) for lay in layers],
+                       edgecolor=color, linewidth=1.0)
+        ax.barh([0], [0], 0, color=color, label=text(m))   # a filled swatch in the legend
+        for patch, lay in zip(bars.patches, layers):
+            patch.set_gid("not-a-result" if bad.get(lay) else "result")
+        any_bad |= any(bad.values())
+    if any_bad:
+        ax.barh([0], [0], 0, color="none", edgecolor="#555", label="hollow: not a result")
     ax.set_yticks(y)
     ax.set_yticklabels([text(v, 28) for v in layers], fontsize=7)
     ax.invert_yaxis()
@@ -620,7 +638,11 @@ def layer_bars(d, title, limit=40):
     ax.grid(True, axis="x", alpha=0.3)
     _legend(fig, [ax])
     fit_ticklabels(fig, ax.yaxis)
-    return _figure(title, fig, "Layers top to bottom in model order.")
+    caption = "Layers top to bottom in model order."
+    if any_bad:
+        caption += (" Hollow bars are not results: their samples spread, the host was busy, "
+                    "or the layer is suspect.")
+    return _figure(title, fig, caption)
 
 
 def commit_history(d, title):

@@ -579,10 +579,26 @@ def profile(ds):
             "profile_totals", "Whole network", whole,
             caption="float = float_blas on every layer; binary = the method on the binary "
                     "layers and float_blas on the float ones (first and last), as a binary "
-                    "network runs them; both from the same run and thread count.",
-            formats={"speedup": tables.times}))
-    s.tables.append(tables.Table("profile", "Per-layer times", out.reset_index(drop=True),
-                                 formats={"speedup": tables.times}))
+                    "network runs them; both from the same run and thread count. A total "
+                    "that sums a layer that is not a result is greyed: not a result either.",
+            formats={"speedup": tables.times}, shown=[c for c in whole if c != "not a result"],
+            text={"speedup": [tables.speedup_text(v, why=w) if w else None
+                              for v, w in zip(whole["speedup"], whole["not a result"])]},
+            muted={"speedup": list(whole["not a result"].notna())}))
+    out = out.reset_index(drop=True)
+    shaky = list(d["shaky"] == True) if "shaky" in d else [False] * len(d)  # noqa: E712
+    s.tables.append(tables.Table(
+        "profile", "Per-layer times", out, formats={"speedup": tables.times},
+        text={"speedup": [tables.speedup_text(v, why=w) if bad else None
+                          for v, w, bad in zip(out["speedup"], d["shaky_why"] if "shaky_why"
+                                               in d else [None] * len(d), shaky)]},
+        muted={"speedup": shaky}))
+    for rt in {rt.run_id: rt for rt in ds.trust.values()
+               if rt.run_id in set(df["run_id"]) and rt.host_busy}.values():
+        s.notices.append(("warn", f"{rt.host_label}: profile run {rt.short} was timed while "
+                                  f"other processes were using the host"
+                                  + (f" ({rt.evidence})" if rt.evidence else "")
+                                  + "; its speedups are greyed, not results."))
     return s
 
 
@@ -599,10 +615,14 @@ def profile_totals(df):
         methods = [m for m in dict.fromkeys(d["method"]) if m != BASELINE and m in
                    tables.METHOD_ORDER]
         for t in totals(rows, methods, sorted(d["threads"].unique())):
+            # A sum is no firmer than its shakiest part (either method's rows).
+            parts = d[(d["threads"] == t["threads"]) & d["method"].isin([BASELINE, t["method"]])]
+            why = (next((w for w in parts["shaky_why"] if isinstance(w, str)), None)
+                   if "shaky_why" in parts else None)
             recs.append({"host": host, "model": model, "threads": t["threads"],
                          "method": t["method"], "float_ms": 1e3 * t["float_s"],
                          "binary_ms": 1e3 * t["binary_s"], "speedup": t["speedup"],
-                         "run": run_id[:8]})
+                         "run": run_id[:8], "not a result": why})
     return pd.DataFrame.from_records(recs)
 
 
