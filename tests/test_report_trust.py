@@ -285,3 +285,33 @@ def test_a_sweep_beside_a_cpu_hog_heads_no_glance(tmp_path, sweep_beside_a_hog):
     assert not [t for _, t in s.notices if t.startswith("Binary layers")]
     assert any("hogged: run" in t and "other processes" in t for level, t in s.notices
                if level == "warn")
+
+
+def test_cross_device_bars_that_are_not_results_are_hollow(ds, keep_artists):
+    long = sections.tables.comparison_long(ds.sweep)
+    (fig, *_) = figures.comparison(long, ds.host_labels(), {"qemu"})
+    (ax,) = fig.artist.axes
+    hollow = [p for p in ax.patches if p.get_gid() == "not-a-result"]
+    assert hollow and all(p.get_facecolor()[3] == 0 for p in hollow)
+    assert "Hollow bars are not results" in fig.caption
+
+
+def test_a_profile_total_over_a_busy_layer_is_not_a_result(tmp_path):
+    def row(layer, binary, method, median, busy=False):
+        s = samples(median)
+        return dict(model="m", layer=layer, method=method, threads=1, batch=2, M=64, N=128,
+                    K=576, binary=binary, verified=True, samples_s=s, min_s=min(s),
+                    median_s=median, iqr_s=0.0, noisy=False, busy=busy, suspect=False,
+                    speedup_noisy=busy)
+    rows = [row("conv1", False, "float_blas", 1e-3), row("conv2", True, "float_blas", 4e-3),
+            row("conv2", True, "xnor_64", 2e-4, busy=True)]
+    run = {"schema_version": 1, "kind": "profile", "run_id": "c" * 32, "status": "complete",
+           "started_at": "2026-11-01T10:00:00+00:00", "host": dict(HOST, label="h"),
+           "rows": rows, "verdict": {"host_busy": True, "evidence": "a hog"}}
+    (tmp_path / "profile.json").write_text(json.dumps(run))
+    s = sections.profile(data.load([str(tmp_path)]))
+    totals = next(t for t in s.tables if t.name == "profile_totals")
+    header, cells = totals.cells()
+    assert cells[0][header.index("speedup")].startswith("not a result")
+    assert totals.muted["speedup"] == [True]
+    assert any("profile run cccccccc was timed while" in t for _, t in s.notices)
