@@ -259,11 +259,24 @@ def throughput_ratios(sweep, hosts, ref, methods=(BASELINE,) + KEY_METHODS):
     for h in others:
         out[h] = wide[h] / wide[ref]
     out = out.dropna(subset=[h for h in others if h != ref], how="all") if len(others) > 1 else out
-    return Table("compare_throughput", f"Throughput relative to {ref}", out.reset_index(drop=True),
+    out = out.reset_index(drop=True)
+    # A ratio of two times is no firmer than either: greyed when either row's
+    # own samples spread, or it was timed busy or in a suspect shape.
+    own = {tuple(r[k] for k in WIDE_INDEX) + (r["host"],):
+           any(r.get(k) == True for k in ("noisy", "busy", "suspect"))  # noqa: E712
+           for r in long.to_dict("records")}
+    keys = [tuple(k) for k in out[WIDE_INDEX].itertuples(index=False)]
+    muted = {h: [own.get(k + (h,), False) or own.get(k + (ref,), False) for k in keys]
+             for h in others}
+    text = {h: [f"not a result — noisy, busy or suspect ({times(v)})"
+                if bad and not is_missing(v) else None for v, bad in zip(out[h], muted[h])]
+            for h in others}
+    return Table("compare_throughput", f"Throughput relative to {ref}", out,
                  caption=f"Throughput on each host divided by throughput on {ref} for the same "
                          f"shape, method and thread level (> 1: faster than {ref}). Throughput "
-                         f"is 2·M·N·K / median time for float and xnor alike.",
-                 formats={h: times for h in others})
+                         f"is 2·M·N·K / median time for float and xnor alike. A greyed cell "
+                         f"divides a time that is not a result (on either host).",
+                 formats={h: times for h in others}, text=text, muted=muted)
 
 
 def compare_hosts(sweep, a, b):
