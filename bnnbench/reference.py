@@ -103,12 +103,16 @@ COLUMNS = tuple(Figure.__dataclass_fields__) + ("where",)
 # figure, or the article's title (the write-ups are in Japanese), or the
 # repository and file. None: the figure has no public source (it was measured
 # while the project was built), so the report does not list it as published.
+# The Japanese title is what a search finds; the gloss is for readers (and
+# for pages shown without Japanese fonts).
 _QIITA_CNTK = ("Qiita, \"CNTK 2.2 Python API 解説 (1) - CIFAR-10 CNN モデルの改良 / VGG, "
-               "ResNet の実装\" (2017-10-29)")
+               "ResNet の実装\" (2017-10-29) [CNTK 2.2 Python API explained (1): improving "
+               "the CIFAR-10 CNN; VGG and ResNet]")
 _QIITA_BNN = ("Qiita, \"CNTK(Cognitive Tool Kit)によるBinary Convolution Neural Networkと"
-              "ELL(Microsoft Embedded Learning Library)での実行\"; code: "
-              "github.com/yasukit1414/binaryconv")
-_CEDRO = "cedro-blog, \"SONY Neural Network Console でミニAlexnetを作る\""
+              "ELL(Microsoft Embedded Learning Library)での実行\" [a binary CNN with CNTK, run "
+              "with Microsoft ELL]; code: github.com/yasukit1414/binaryconv")
+_CEDRO = ("cedro-blog, \"SONY Neural Network Console でミニAlexnetを作る\" [building a mini "
+          "AlexNet in Sony Neural Network Console]")
 
 
 def where(figure):

@@ -309,9 +309,10 @@ def _versus_one(part, fixed, param, value):
         caption += (" Hollow points are not results: their samples spread (IQR above 10 % of "
                     "the median), the host was busy, or the shape is suspect.")
     if over:
-        caption += f" {over} hollow point(s) lie above the axis, which the results set."
+        caption += f" {over} hollow point(s) lie above the axis."
     if cut:
-        caption += " The scale is set by the results; longer whiskers are cut at the top."
+        caption += (" The scale is set by the results (by the points, where none is); longer "
+                    "whiskers are cut at the top.")
     return _figure(title, fig, caption)
 
 

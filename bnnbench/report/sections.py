@@ -320,7 +320,7 @@ def room_summary(rows, host):
                                   f"with input binarization on {top['threads'].max()} threads")):
         row = _row_at(top, method, level)
         if row is not None:
-            parts.append(f"{method} {speedup_words(row)} {words}")
+            parts.append(f"{method} {words}: {speedup_words(row)}")
     pop = ", ".join(popcount_support(host)) or "no hardware popcount flag recorded"
     blas = _get(host, "blas", "library") or "unknown"
     what = "; ".join(parts) if parts else "no xnor_64 speedups measured"
