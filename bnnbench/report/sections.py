@@ -303,8 +303,12 @@ def headline(recs):
            f"run {fig(top)} as fast as float_blas on {top['host']} "
            f"({top['CPU']}, {top['arch']}) at M×N×K {top['largest M×N×K']}."]
     if low is not top:
+        same = low["largest M×N×K"] == top["largest M×N×K"]
         out.append(f"The smallest gain is on {low['host']}: {fig(low)} at "
-                   f"{low['largest M×N×K']}.")
+                   f"{low['largest M×N×K']}" + ("." if same else
+                                                 " — a different shape, so the two are not "
+                                                 "compared here (Across devices compares "
+                                                 "hosts on the shapes they share)."))
     return out
 
 
