@@ -179,6 +179,9 @@ def test_every_batch_size_is_plotted(ds):
         titles = [f.title for f in figures.versus(rows, "channels", value)]
         assert [t.rsplit("batch ", 1)[1] for t in titles] == ["200", "8"]
     assert figures.unplotted_batches(rows) == []
+    # A batch measured at one shape only has no line to draw: the room says so.
+    single = rows[rows["batch"] == 8].head(1).assign(batch=50)
+    assert figures.unplotted_batches(pd.concat([rows, single])) == [50]
 
 
 def test_peak_figure_uses_one_runs_probe(ds, runs):
@@ -315,3 +318,13 @@ def test_a_profile_total_over_a_busy_layer_is_not_a_result(tmp_path):
     assert cells[0][header.index("speedup")].startswith("not a result")
     assert totals.muted["speedup"] == [True]
     assert any("profile run cccccccc was timed while" in t for _, t in s.notices)
+
+
+def test_all_runs_keeps_what_is_not_a_result(runs):
+    tmp, _ = runs
+    agg = data.load([str(tmp)], all_runs=True)
+    laptop = agg.sweep[(agg.sweep["host_label"] == "laptop")
+                       & (agg.sweep["method"] != "float_blas")]
+    assert laptop["shaky"].all() and laptop["speedup_low"].notna().all()
+    _, _, shown = glance_table(agg)
+    assert shown.loc["laptop", "best (not shaky)"].startswith("none")
