@@ -186,7 +186,8 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         for i in timed:
             rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)
         busy = load.is_busy(shape_load)
-        trust.annotate_shape(rows, shape_load, busy)
+        trust.annotate_shape(rows, shape_load, busy,
+                             peak_trusted=not (peaks or {}).get("unreliable"))
         if progress and busy:
             progress.warn(f"host busy while timing {shape.describe()}: "
                           f"{load.describe(shape_load)}; its rows are marked busy")

@@ -90,11 +90,13 @@ def _key(row):
     return (row["method"], row["threads"])
 
 
-def suspect_reasons(rows):
+def suspect_reasons(rows, peak_trusted=True):
     """Reasons the rows of one shape cannot all be right, as sentences.
 
     Compares each method's n-thread time with its own 1-thread time (the
-    BLAS included) and each row's throughput with its probed peak."""
+    BLAS included) and, unless the probe is known to be wrong (then the
+    fault is the probe's, and the run says so), each row's throughput with
+    its probed peak."""
     timed = {_key(r): r for r in rows if r.get("verified") and r.get("median_s")}
     reasons = []
     for (method, threads), row in sorted(timed.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -102,7 +104,7 @@ def suspect_reasons(rows):
         if threads > 1 and one and row["median_s"] > SLOWER_FACTOR * one["median_s"] + SLOWER_SLACK_S:
             reasons.append(f"{method} slower on {threads} threads than on 1 "
                            f"({row['median_s'] * 1e3:.3g} ms against {one['median_s'] * 1e3:.3g})")
-    for row in timed.values():
+    for row in timed.values() if peak_trusted else ():
         pf = row.get("peak_fraction")
         if pf is not None and pf > PEAK_TOLERANCE:
             reasons.append(f"{row['method']} on {row['threads']} thread"
@@ -111,12 +113,12 @@ def suspect_reasons(rows):
     return reasons
 
 
-def annotate_shape(rows, load=None, busy=False):
+def annotate_shape(rows, load=None, busy=False, peak_trusted=True):
     """Add the trust fields to the rows of one shape (all its methods and
     thread counts, as the sweep times them together): load and busy, the
     speedup interval over the BLAS at the same thread count, suspect and its
     reason, and speedup_noisy, which sums them up."""
-    reasons = suspect_reasons(rows)
+    reasons = suspect_reasons(rows, peak_trusted)
     base = {r["threads"]: r for r in rows
             if r["method"] == BASELINE and r.get("verified") and r.get("median_s")}
     for row in rows:

@@ -80,6 +80,9 @@ def test_above_peak_is_suspect():
     rows = [_row("float_blas", 1, 1.0, pf=0.8), _row("xnor_64", 1, 0.04, pf=2.65)]
     trust.annotate_shape(rows)
     assert "at 265 % of the probed peak" in rows[0]["suspect_reason"]
+    # A probe known to be wrong is the run's fault to report, not the rows'.
+    trust.annotate_shape(rows, peak_trusted=False)
+    assert not rows[0]["suspect"]
 
 
 def test_busy_rows_are_noisy_and_old_rows_fall_back_to_their_spread():
