@@ -67,7 +67,14 @@ def now_iso():
 
 
 def git_commit():
+    """The commit this code is: a source archive shipped by `bnnbench fleet`
+    has no .git, so it carries the hash in bnnbench/COMMIT instead."""
     here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        with open(os.path.join(here, "COMMIT"), encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        pass
     try:
         out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5, check=True)
@@ -131,8 +138,7 @@ class RunWriter:
         self.save()
 
     def finish(self, status="complete"):
-        self.run["status"] = status
-        self.run["finished_at"] = now_iso()
+        finish_run(self.run, status)
         self.save()
 
     def save(self):
@@ -147,6 +153,13 @@ class RunWriter:
             raise files.WriteError(self.path, exc.reason, (
                 "the rows saved before are kept and the run is marked failed" if kept
                 else "no run file was written"))
+
+
+def finish_run(run, status):
+    """Close `run` with its final status (also for a run whose process died
+    while it was "running": bnnbench fleet fetch marks it interrupted)."""
+    run["status"] = status
+    run["finished_at"] = now_iso()
 
 
 def _mark_failed_in_place(path):
@@ -239,6 +252,19 @@ def load_run(path):
         if run is not None:
             return run
     return validate_run(untrusted.read_json(path), path)
+
+
+def parse_run(raw, path="<run>"):
+    """Validate the bytes of a run file that arrived some other way than
+    from disk (bnnbench fleet reads them from a device), under the same rules."""
+    if len(raw) > untrusted.MAX_FILE_BYTES:
+        raise RunFileError(path, f"{len(raw)} bytes, over the {untrusted.MAX_FILE_BYTES}-byte "
+                                 f"limit for one file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunFileError(path, "not UTF-8 text")
+    return validate_run(untrusted.parse_json(text, path), path)
 
 
 def expand_paths(paths, on_skip=untrusted.warn_skip):

@@ -6,7 +6,8 @@ import sys
 from ..errors import BnnbenchError
 from ..escape import terminal
 
-COMMANDS = ("sweep", "host", "verify", "models", "profile", "accuracy", "report", "compare")
+COMMANDS = ("sweep", "host", "verify", "models", "profile", "accuracy", "report", "compare",
+            "fleet")
 
 
 class Parser(argparse.ArgumentParser):

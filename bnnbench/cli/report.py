@@ -36,16 +36,23 @@ def register(sub):
 
 
 def run(args):
-    from ..report import build_report  # matplotlib is imported only when a report is made
     paths = args.paths or ["results"]
     if not args.paths and not os.path.isdir("results"):
         raise BnnbenchError("no results/ directory here: run `bnnbench sweep` first, or pass "
                             "run files or directories")
-    say = (lambda text: None) if args.quiet else (
+    write_report(paths, args.out, all_runs=args.all_runs, quiet=args.quiet, title=args.title,
+                 reference=args.reference)
+    return 0
+
+
+def write_report(paths, out, all_runs=False, quiet=False, title=None, reference=None):
+    """Build the report of `paths` into `out`, saying what it skipped and where it is."""
+    from ..report import build_report  # matplotlib is imported only when a report is made
+    say = (lambda text: None) if quiet else (
         lambda text: print(f"bnnbench report: {text}", file=sys.stderr))
     try:
-        files = build_report(paths, args.out, all_runs=args.all_runs, progress=say,
-                             title=args.title, reference=args.reference)
+        files = build_report(paths, out, all_runs=all_runs, progress=say,
+                             title=title, reference=reference)
     except FileNotFoundError as exc:  # pragma: no cover - raced with a deleted file
         raise BnnbenchError(f"{exc.filename}: vanished while reading")
     for path, reason in files.skipped:
@@ -56,4 +63,4 @@ def run(args):
     ds = files.dataset
     print(f"report: {terminal(os.path.abspath(files.html))} ({len(ds.hosts)} hosts, "
           f"{len(ds.runs)} runs, {len(files.csvs)} CSV tables beside it)")
-    return 0
+    return files

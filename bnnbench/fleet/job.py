@@ -1,0 +1,275 @@
+"""One device's part of a fleet command, and all devices at once.
+
+run:   connect, ship the source archive, let device.py lock, build and
+       sweep there (its progress lines shown as `[label] ...`), then copy
+       the run file into the local results directory atomically.
+fetch: copy run files kept on the device that are not here yet; a run
+       still "running" while nothing holds the device lock died with its
+       process (a dropped connection, a reboot) and is marked interrupted.
+check: what the device has before anyone waits for a sweep.
+
+A failure stops its own device only: it becomes the Outcome's one-line
+`error`, and the other devices go on.
+"""
+import asyncio
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import time
+import uuid
+
+from .. import files, results
+from . import transport
+from .device import MARK
+from .transport import FleetError
+
+DEVICE_SCRIPT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "device.py")
+GRACE = 60  # seconds a stopped sweep gets to save its rows and exit
+
+
+@dataclasses.dataclass
+class Outcome:
+    label: str
+    status: str            # a run's status, or "error" / "timed out" / "busy" / ...
+    rows: int = None
+    wall_s: float = None
+    run_file: str = None
+    error: str = None
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+def device_command(device, mode, *args):
+    with open(DEVICE_SCRIPT_PATH, encoding="utf-8") as fh:
+        script = fh.read()
+    argv = [device.python, "-c", script, mode, "--workdir", device.workdir,
+            "--lock", device.lock, "--env", json.dumps(device.env), *args]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+class Job:
+    def __init__(self, device, results_dir=None, accept_new=False, timeout=None, out=None):
+        self.device, self.results_dir, self.accept_new = device, results_dir, accept_new
+        self.timeout = device.timeout or timeout
+        self.out = out or sys.stderr
+        self.reply, self.t0 = None, time.monotonic()
+
+    def say(self, text):
+        self.out.write(f"[{self.device.label}] {text}\n")
+        self.out.flush()
+
+    def _on_out(self, line):
+        if line.startswith(MARK):
+            try:
+                self.reply = json.loads(line[len(MARK):])
+                return
+            except ValueError:
+                pass
+        self.say(line)
+
+    def remaining(self):
+        if self.timeout is None:
+            return None
+        return max(0.0, self.timeout - (time.monotonic() - self.t0))
+
+    async def connect(self):
+        return await transport.connect(self.device, self.accept_new, self.say)
+
+    async def remote(self, conn, mode, *args):
+        """Run device.py in `mode`; its reply, or FleetError."""
+        self.reply = None
+        cmd = transport.Command(conn, device_command(self.device, mode, *args), self._on_out,
+                                self.say)
+        code = await cmd.run()
+        return self._answer(code)
+
+    def _answer(self, code):
+        if self.reply is None:
+            if code == 127:
+                raise FleetError(f"{self.device.python} not found on the device (set python "
+                                 f"in the inventory)")
+            if code is None:
+                raise FleetError("connection lost before the device answered")
+            raise FleetError(f"the device command exited with status {code} without an "
+                             f"answer (see the lines above)")
+        if "error" in self.reply:
+            raise FleetError(self.reply["error"])
+        return self.reply
+
+    # --------------------------------------------------------------- run
+
+    async def run(self, source, sweep_args):
+        try:
+            return await self._run(source, sweep_args)
+        except FleetError as exc:
+            return self._failed(str(exc))
+        except asyncio.TimeoutError:
+            return self._failed(f"timed out after {self.timeout:g} s before the sweep started")
+        except transport.connection_errors() as exc:
+            return self._failed(f"connection lost: {transport.describe(exc)} (rows it kept: "
+                                f"bnnbench fleet fetch, once it is back)")
+
+    def _failed(self, error, status="error"):
+        return Outcome(self.device.label, status, wall_s=time.monotonic() - self.t0, error=error)
+
+    async def _run(self, source, sweep_args):
+        dev = self.device
+        conn = await asyncio.wait_for(self.connect(), self.remaining())
+        async with conn:
+            async with conn.start_sftp_client() as sftp:
+                await asyncio.wait_for(self._ship(sftp, source), self.remaining())
+            token = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            args = ["--label", dev.label, "--archive", f"ship/{source.name}",
+                    "--commit", source.commit, "--token", token, "--", *dev.sweep_args,
+                    *sweep_args]
+            self.reply = None
+            cmd = transport.Command(conn, device_command(dev, "run", *args), self._on_out,
+                                    self.say)
+            task = asyncio.ensure_future(cmd.run())
+            timed_out = False
+            try:
+                code = await asyncio.wait_for(asyncio.shield(task), self.remaining())
+            except asyncio.TimeoutError:
+                timed_out = True
+                self.say(f"timed out after {self.timeout:g} s: stopping it (finished rows are kept)")
+                cmd.stop()
+                try:
+                    code = await asyncio.wait_for(task, GRACE)
+                except asyncio.TimeoutError:
+                    raise FleetError(f"timed out after {self.timeout:g} s, and the device did "
+                                     f"not stop within {GRACE} s")
+            reply = self._answer(code)
+            if not reply["run_files"]:
+                raise FleetError(f"the sweep wrote no run file (it exited with status "
+                                 f"{reply['exit']}; see the lines above)")
+            async with conn.start_sftp_client() as sftp:
+                path, run = await self._fetch(sftp, reply["run_files"][-1], dead=False)
+        rows = len(run["rows"])
+        out = Outcome(dev.label, "timed out" if timed_out else run["status"], rows=rows,
+                      wall_s=time.monotonic() - self.t0, run_file=path)
+        if timed_out:
+            out.error = f"timed out after {self.timeout:g} s; kept {rows} finished rows"
+        elif run["status"] == "failed":
+            out.error = "some kernels gave wrong results on this device (see the run file)"
+        elif run["status"] == "interrupted":
+            out.error = f"the sweep was interrupted on the device; kept {rows} finished rows"
+        elif run["status"] != "complete" or reply["exit"] != 0:
+            out.error = f"the sweep exited with status {reply['exit']} (see the lines above)"
+        return out
+
+    async def _ship(self, sftp, source):
+        ship = f"{transport.sftp_path(self.device.workdir)}/ship"
+        target = f"{ship}/{source.name}"
+        await sftp.makedirs(ship, exist_ok=True)
+        if await sftp.exists(target) and (await sftp.stat(target)).size == len(source.archive):
+            self.say(f"source {source.commit[:12]} is already there")
+            return
+        self.say(f"shipping the source of {source.commit[:12]} "
+                 f"({len(source.archive) / 1e6:.1f} MB)")
+        await transport.put_atomic(sftp, source.archive, target)
+        for name in await sftp.listdir(ship):  # older commits' archives
+            if name.startswith("bnnbench-") and name != source.name:
+                await sftp.remove(f"{ship}/{name}")
+
+    async def _fetch(self, sftp, rel, dead):
+        """Copy one device run file (workdir-relative) here atomically;
+        mark it interrupted if it is "running" and its process is `dead`."""
+        remote = f"{transport.sftp_path(self.device.workdir)}/{rel}"
+        raw = await transport.read_bytes(sftp, remote)
+        try:
+            run = results.parse_run(raw, f"{self.device.label}:{rel}")
+        except results.RunFileError as exc:
+            raise FleetError(f"the device's run file is not valid: {exc}")
+        path = os.path.join(self.results_dir, os.path.basename(rel))
+        if dead and run["status"] == "running":
+            results.finish_run(run, "interrupted")
+            results.write_atomic(path, run)
+        else:
+            files.write_atomic(path, raw)
+        return path, run
+
+    # ------------------------------------------------------------- fetch
+
+    async def fetch(self):
+        try:
+            return await asyncio.wait_for(self._fetch_all(), self.remaining())
+        except FleetError as exc:
+            return self._failed(str(exc))
+        except asyncio.TimeoutError:
+            return self._failed(f"timed out after {self.timeout:g} s")
+        except transport.connection_errors() as exc:
+            return self._failed(f"connection lost: {transport.describe(exc)}")
+
+    async def _fetch_all(self):
+        conn = await self.connect()
+        fetched, rows = [], 0
+        async with conn:
+            reply = await self.remote(conn, "fetch")
+            busy = reply["busy"]
+            async with conn.start_sftp_client() as sftp:
+                for rel in reply["run_files"]:
+                    if self._have(os.path.basename(rel)):
+                        continue
+                    path, run = await self._fetch(sftp, rel, dead=not busy)
+                    fetched.append(path)
+                    rows += len(run["rows"])
+                    self.say(f"fetched {path} ({run['status']}, {len(run['rows'])} rows)")
+        status = f"fetched {len(fetched)}" if fetched else "nothing new"
+        if busy:
+            status += " (busy)"
+            self.say("a benchmark holds the device lock now: a run still going was fetched "
+                     "as it stands; fetch again when it ends")
+        return Outcome(self.device.label, status, rows=rows, wall_s=time.monotonic() - self.t0,
+                       run_file=fetched[-1] if fetched else None,
+                       extra={"files": fetched})
+
+    def _have(self, name):
+        """A finished copy is here already (a "running" one is fetched again)."""
+        path = os.path.join(self.results_dir, name)
+        if not os.path.exists(path):
+            return False
+        try:
+            return results.load_run(path)["status"] != "running"
+        except results.RunFileError:
+            return False
+
+    # ------------------------------------------------------------- check
+
+    async def check(self):
+        try:
+            conn = await asyncio.wait_for(self.connect(), self.remaining())
+            async with conn:
+                reply = await asyncio.wait_for(self.remote(conn, "check"), self.remaining())
+        except FleetError as exc:
+            return self._failed(str(exc), status="unreachable")
+        except asyncio.TimeoutError:
+            return self._failed(f"timed out after {self.timeout:g} s", status="unreachable")
+        except transport.connection_errors() as exc:
+            return self._failed(f"connection lost: {transport.describe(exc)}",
+                                status="unreachable")
+        problems = []
+        if not reply["venv"]:
+            problems.append("no venv module (sudo apt install python3-venv)")
+        if not reply["compiler"]:
+            problems.append("no C compiler (sudo apt install gcc)")
+        return Outcome(self.device.label, "ok" if not problems else "not ready",
+                       wall_s=time.monotonic() - self.t0, error="; ".join(problems) or None,
+                       extra=reply)
+
+
+async def _each(devices, job_kw, method, *args):
+    jobs = [Job(d, **job_kw) for d in devices]
+    return await asyncio.gather(*(getattr(j, method)(*args) for j in jobs))
+
+
+def run_all(devices, source, sweep_args, **job_kw):
+    return asyncio.run(_each(devices, job_kw, "run", source, sweep_args))
+
+
+def fetch_all(devices, **job_kw):
+    return asyncio.run(_each(devices, job_kw, "fetch"))
+
+
+def check_all(devices, **job_kw):
+    return asyncio.run(_each(devices, job_kw, "check"))

@@ -1,0 +1,178 @@
+"""SSH to one device, through asyncssh: connect with the host key checked
+against known_hosts, run a command streaming its lines, copy files by SFTP.
+
+asyncssh is imported here only, and only when a fleet command runs, so the
+rest of bnnbench works without it. Every way a connection can fail becomes
+one FleetError line that says why in a person's words."""
+import asyncio
+import os
+import socket
+
+from ..errors import BnnbenchError
+
+CONNECT_TIMEOUT = 20
+# A device that vanishes without closing the connection (power cut, Wi-Fi
+# gone) is noticed after about KEEPALIVE * KEEPALIVE_COUNT seconds.
+KEEPALIVE, KEEPALIVE_COUNT = 15, 4
+
+
+class FleetError(BnnbenchError):
+    """One device failed; the message is the one line that says why."""
+
+
+def asyncssh():
+    try:
+        import asyncssh as mod
+    except ImportError:
+        raise BnnbenchError("bnnbench fleet needs asyncssh: pip install 'bnnbench[fleet]'")
+    return mod
+
+
+def known_hosts_path(device):
+    return device.known_hosts or os.path.expanduser("~/.ssh/known_hosts")
+
+
+def _options(device, known_hosts):
+    opts = {"known_hosts": known_hosts, "connect_timeout": CONNECT_TIMEOUT,
+            "keepalive_interval": KEEPALIVE, "keepalive_count_max": KEEPALIVE_COUNT}
+    if device.port:
+        opts["port"] = device.port
+    if device.user:
+        opts["username"] = device.user
+    if device.identity_file:
+        opts["client_keys"] = [device.identity_file]
+    return opts
+
+
+def _known_keys(device):
+    """Keys known_hosts holds for the device (empty if none or no file)."""
+    ssh = asyncssh()
+    path = known_hosts_path(device)
+    if not os.path.exists(path):
+        return []
+    try:
+        keys = ssh.read_known_hosts(path).match(device.host, "", device.port or 22)[0]
+    except (OSError, ValueError, ssh.KeyImportError):
+        return []
+    return list(keys)
+
+
+async def _add_host_key(device, say):
+    """Trust on first use, out loud: fetch the key, append it, say so."""
+    ssh = asyncssh()
+    key = await ssh.get_server_host_key(device.host, device.port or 22)
+    name = f"[{device.host}]:{device.port}" if device.port and device.port != 22 else device.host
+    path = known_hosts_path(device)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"{name} {key.export_public_key().decode().strip()}\n")
+    say(f"new host key {key.get_fingerprint()} of {device.address} added to {path} "
+        f"(--accept-new-host-keys)")
+
+
+async def connect(device, accept_new=False, say=lambda text: None):
+    """An open asyncssh connection, or FleetError naming why not."""
+    ssh = asyncssh()
+    where = device.address
+    path = known_hosts_path(device)
+    for attempt in (1, 2):
+        # None would turn checking off: a missing file is an empty one.
+        known = path if os.path.exists(path) else ssh.import_known_hosts("")
+        try:
+            return await ssh.connect(device.host, **_options(device, known))
+        except ssh.HostKeyNotVerifiable:
+            if _known_keys(device):
+                raise FleetError(
+                    f"host key of {where} does not match {path}: refusing to connect (if "
+                    f"the device was reinstalled: ssh-keygen -R {device.host}, then connect "
+                    f"once by hand)")
+            if not accept_new or attempt == 2:
+                raise FleetError(
+                    f"host key of {where} is not in {path} (connect once with ssh, or pass "
+                    f"--accept-new-host-keys to add it on first use)")
+            try:
+                await _add_host_key(device, say)
+            except (OSError, ssh.Error) as exc:
+                raise FleetError(f"cannot read the host key of {where}: {describe(exc)}")
+        except ssh.PermissionDenied:
+            raise FleetError(f"{where} refused our keys (as user {device.user or 'default'}): "
+                             f"ssh-copy-id it, or set identity_file")
+        except Exception as exc:  # every other connect failure is one line too
+            raise FleetError(f"cannot connect to {where}: {describe(exc)}")
+
+
+def describe(exc):
+    """An exception as a short phrase."""
+    ssh = asyncssh()
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"no answer within {CONNECT_TIMEOUT} s"
+    if isinstance(exc, ssh.DisconnectError):
+        return exc.reason or type(exc).__name__
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def connection_errors():
+    """What a dropped connection raises while a command or a copy runs."""
+    ssh = asyncssh()
+    return (OSError, ssh.Error, EOFError, asyncio.IncompleteReadError)
+
+
+class Command:
+    """A remote command: its stderr lines go to `on_err`, its stdout lines
+    to `on_out`; stop() closes its stdin, which device.py takes as 'stop'."""
+
+    def __init__(self, conn, command, on_out, on_err):
+        self.conn, self.command = conn, command
+        self.on_out, self.on_err = on_out, on_err
+        self.process = None
+
+    async def run(self):
+        self.process = await self.conn.create_process(self.command, encoding="utf-8",
+                                                      errors="replace")
+        await asyncio.gather(self._pump(self.process.stdout, self.on_out),
+                             self._pump(self.process.stderr, self.on_err))
+        result = await self.process.wait(check=False)
+        return result.exit_status
+
+    @staticmethod
+    async def _pump(stream, handle):
+        async for line in stream:
+            handle(line.rstrip("\r\n"))
+
+    def stop(self):
+        if self.process is not None:
+            try:
+                self.process.stdin.write_eof()
+            except connection_errors():
+                pass
+
+
+def sftp_path(path):
+    """A device path for SFTP, which starts in the home directory and does
+    not expand '~'."""
+    if path == "~":
+        return "."
+    if path.startswith("~/"):
+        return path[2:]
+    return path
+
+
+async def put_atomic(sftp, data, path):
+    """Write bytes to a device path by way of a temporary name."""
+    tmp = f"{path}.part"
+    async with sftp.open(tmp, "wb") as fh:
+        await fh.write(data)
+    if await sftp.exists(path):
+        await sftp.remove(path)
+    await sftp.rename(tmp, path)
+
+
+async def read_bytes(sftp, path):
+    async with sftp.open(path, "rb") as fh:
+        return await fh.read()
