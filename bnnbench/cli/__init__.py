@@ -32,7 +32,19 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Options after `--` belong to another command (bnnbench fleet run passes
+    # them to the sweep on every device); argparse's subparsers would not
+    # leave them alone.
+    passthrough = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if passthrough is not None:
+        if not hasattr(args, "passthrough"):
+            parser.error("options after '--' are only for bnnbench fleet run")
+        args.passthrough = passthrough
     try:
         return args.func(args) or 0
     except BnnbenchError as exc:

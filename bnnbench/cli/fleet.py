@@ -1,5 +1,4 @@
 """bnnbench fleet: the sweep on many devices over SSH at once, one report."""
-import argparse
 import sys
 
 from ..errors import BnnbenchError
@@ -23,21 +22,21 @@ def register(sub):
 
     r = fleet.add_parser(
         "run", help="ship this commit, build and sweep on every device, fetch the run files",
+        usage="bnnbench fleet run [options] INVENTORY [-- SWEEP OPTIONS]",
         description=(
             "For every device at once: connect, ship `git archive` of this checkout's HEAD "
             "(uncommitted changes are not shipped), create or reuse a venv in the device's "
             "workdir and pip-install the source there (the device's compiler builds the "
             "kernels), run `bnnbench sweep --label LABEL` with the options after `--`, and "
             "copy the run file into --results. Then the report of --results. Exit status 0 "
-            "only if every device finished its sweep."))
+            "only if every device finished its sweep. Example: bnnbench fleet run fleet.toml "
+            "-- --quick"))
     _common(r)
     r.add_argument("--no-report", dest="report", action="store_false",
                    help="do not run `bnnbench report` on --results at the end")
     r.add_argument("--report-out", default="reports", metavar="DIR",
                    help="directory of the report (default: reports/)")
-    r.add_argument("sweep_args", nargs=argparse.REMAINDER, metavar="-- SWEEP OPTIONS",
-                   help="options for `bnnbench sweep` on every device, e.g. -- --quick")
-    r.set_defaults(func=run)
+    r.set_defaults(func=run, passthrough=[])
 
     f = fleet.add_parser(
         "fetch", help="copy run files kept on the devices that are not here yet",
@@ -90,9 +89,7 @@ def _devices(args):
 
 
 def _sweep_args(args):
-    extra = list(args.sweep_args)
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
+    extra = list(args.passthrough)
     for opt in ("--label", "--out", "--format"):
         if any(a == opt or a.startswith(opt + "=") for a in extra):
             raise BnnbenchError(f"{opt} is the fleet's to set (the label comes from the "

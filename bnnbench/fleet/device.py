@@ -289,8 +289,10 @@ def main(argv=None):
     p.add_argument("--archive")
     p.add_argument("--commit")
     p.add_argument("--token")
-    p.add_argument("sweep", nargs="*")
-    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = p.parse_args(argv[:cut])
+    args.sweep = argv[cut + 1:]
     try:
         {"run": mode_run, "fetch": mode_fetch, "check": mode_check}[args.mode](args)
     except OSError as exc:

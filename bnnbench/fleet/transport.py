@@ -7,6 +7,7 @@ one FleetError line that says why in a person's words."""
 import asyncio
 import os
 import socket
+import uuid
 
 from ..errors import BnnbenchError
 
@@ -165,7 +166,7 @@ def sftp_path(path):
 
 async def put_atomic(sftp, data, path):
     """Write bytes to a device path by way of a temporary name."""
-    tmp = f"{path}.part"
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.part"  # two uploads of one file may race
     async with sftp.open(tmp, "wb") as fh:
         await fh.write(data)
     if await sftp.exists(path):

@@ -1,0 +1,315 @@
+"""bnnbench fleet against real OpenSSH servers on 127.0.0.1.
+
+Each "device" is an sshd of its own (Debian's openssh-server; `make test`
+installs it where apt-get can) with a generated host key, reached with a
+generated user key; its workdir is a temporary directory, where the real
+thing happens: the shipped source is built into a venv and swept. The two
+good devices share one workdir and the default lock, as two entries for one
+machine would, so the source is built once per session and the sweeps take
+turns. The faults: a refused port, an sshd killed mid-sweep, a build whose
+compiler is broken, a wrong host key. Nothing leaves loopback.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bnnbench import results
+from bnnbench.fleet import inventory
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(SSHD), reason=(
+        "OpenSSH server not installed (make test installs it where apt-get works: "
+        "apt-get install openssh-server)")),
+    pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="ssh-keygen not installed"),
+    pytest.mark.skipif(shutil.which("git") is None or not os.path.isdir(os.path.join(ROOT, ".git"))
+                       and not os.path.isfile(os.path.join(ROOT, ".git")),
+                       reason="bnnbench fleet ships a git checkout; this is none"),
+]
+asyncssh = pytest.importorskip("asyncssh", reason="pip install 'bnnbench[fleet]'")
+
+QUICK = ["--quick", "--threads", "1", "--methods", "float_blas,xnor_64"]
+DEVICE_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "python3"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def keygen(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+class Sshd:
+    """One OpenSSH server on 127.0.0.1 with its own host key and config."""
+
+    def __init__(self, base, name, authorized_keys):
+        self.dir = base / name
+        self.dir.mkdir()
+        self.host_key = keygen(self.dir / "host_key")
+        self.port = free_port()
+        self.config = self.dir / "sshd_config"
+        self.config.write_text("\n".join([
+            f"Port {self.port}", "ListenAddress 127.0.0.1",
+            f"HostKey {self.host_key}", f"AuthorizedKeysFile {authorized_keys}",
+            f"PidFile {self.dir / 'sshd.pid'}", "StrictModes no", "UsePAM no",
+            "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "Subsystem sftp internal-sftp",
+            "LogLevel ERROR", ""]))
+        self.proc = None
+        self.start()
+
+    def start(self):
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
+                                     stderr=open(self.dir / "sshd.log", "ab"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.dir / "sshd.log").read_text())
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd on port {self.port} did not start")
+
+    def known_hosts_line(self):
+        key = (self.dir / "host_key.pub").read_text().split()[:2]
+        return f"[127.0.0.1]:{self.port} {' '.join(key)}\n"
+
+    def kill(self):
+        """The server and every connection it holds, as if the network went:
+        the commands it started live on (they are the device's)."""
+        import psutil
+        procs = [p for p in psutil.Process(self.proc.pid).children(recursive=True)
+                 if p.name().startswith("sshd")] + [psutil.Process(self.proc.pid)]
+        for p in procs:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.kill()
+
+
+def device_toml(label, sshd, user_key, known_hosts, workdir, **extra):
+    lines = ["[[device]]", f'label = "{label}"', 'host = "127.0.0.1"', f"port = {sshd.port}",
+             'user = "root"', f'identity_file = "{user_key}"', f'known_hosts = "{known_hosts}"',
+             f'workdir = "{workdir}"', f'python = "{DEVICE_PYTHON}"']
+    for key, value in extra.items():
+        lines.append(f"{key} = {json.dumps(value) if not isinstance(value, dict) else value}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fleet")
+    user_key = keygen(base / "user_key")
+    authorized = base / "authorized_keys"
+    authorized.write_text((base / "user_key.pub").read_text())
+    servers = {name: Sshd(base, name, authorized) for name in ("alpha", "beta", "gamma")}
+    known = base / "known_hosts"
+    known.write_text("".join(s.known_hosts_line() for s in servers.values()))
+    lab = type("Lab", (), {})()
+    lab.base, lab.user_key, lab.known, lab.servers = base, user_key, known, servers
+    lab.workdir = base / "device"  # alpha and beta: one machine, one workdir, one build
+    lab.lock = base / "device.lock"
+    yield lab
+    for s in servers.values():
+        s.stop()
+
+
+def fleet(*args, timeout=900, **kw):
+    return subprocess.run([sys.executable, "-m", "bnnbench", "fleet", *args], text=True,
+                          capture_output=True, timeout=timeout, **kw)
+
+
+def toml(lab, label, server, **extra):
+    extra.setdefault("lock", str(lab.lock))
+    return device_toml(label, lab.servers[server], lab.user_key, lab.known,
+                       extra.pop("workdir", lab.workdir), **extra)
+
+
+def no_temp_files(path):
+    return [p.name for p in path.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+@pytest.fixture(scope="module")
+def happy(lab):
+    """`bnnbench fleet run` on alpha and beta: the run every test below reads."""
+    inv = lab.base / "fleet.toml"
+    inv.write_text(toml(lab, "alpha", "alpha") + toml(lab, "beta", "beta"))
+    res, rep = lab.base / "results", lab.base / "reports"
+    proc = fleet("run", str(inv), "--results", str(res), "--report-out", str(rep), "--", *QUICK)
+    return inv, res, rep, proc
+
+
+def head_commit():
+    return subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_two_devices_deliver_run_files_and_one_report(happy):
+    inv, res, rep, proc = happy
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[alpha] " in proc.stderr and "[beta] " in proc.stderr
+    files = sorted(res.glob("*.json"))
+    assert len(files) == 2 and no_temp_files(res)
+    runs = {results.load_run(str(f))["host"]["label"]: results.load_run(str(f)) for f in files}
+    assert set(runs) == {"alpha", "beta"}
+    for run in runs.values():
+        assert run["status"] == "complete" and run["rows"]
+        assert run["git_commit"] == head_commit()
+        assert all(r["verified"] for r in run["rows"])
+    df = results.load_frame([str(res)])
+    assert set(df["host_label"]) == {"alpha", "beta"}
+    table = proc.stdout.splitlines()
+    assert table[0].split()[:4] == ["device", "status", "rows", "wall"]
+    assert any(ln.split()[:2] == ["alpha", "complete"] for ln in table)
+    assert any(ln.split()[:2] == ["beta", "complete"] for ln in table)
+    page = (rep / "report.html").read_text()
+    assert "alpha" in page and "beta" in page
+    assert "2 hosts" in proc.stdout
+
+
+def test_the_two_entries_of_one_machine_take_turns_and_share_the_build(happy):
+    proc = happy[3]
+    assert "waiting for the device lock" in proc.stderr
+    assert proc.stderr.count("building bnnbench") == 1
+    assert "reusing the build of" in proc.stderr
+
+
+def test_check_table(lab, happy):
+    inv = happy[0]
+    proc = fleet("check", str(inv), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:4] == ["device", "status", "python", "venv"]
+    for label in ("alpha", "beta"):
+        row = next(ln for ln in lines if ln.startswith(label))
+        assert " ok " in row and head_commit()[:12] in row and "GiB" in row
+
+
+def test_faults_stop_their_device_only(lab, happy, tmp_path):
+    """Refused port, wrong host key, broken compiler, and an sshd killed
+    mid-sweep: one line each, alpha still completes, nothing half-written;
+    then `fleet fetch` brings the killed device's rows, marked interrupted."""
+    gamma = lab.servers["gamma"]
+    wrong = lab.base / "wrong_known_hosts"
+    other = Sshd(lab.base, "impostor", lab.base / "authorized_keys")  # a key, not gamma's
+    other.stop()
+    wrong.write_text(f"[127.0.0.1]:{gamma.port} "
+                     f"{' '.join((other.dir / 'host_key.pub').read_text().split()[:2])}\n")
+    refused = free_port()
+    inv = tmp_path / "faults.toml"
+    inv.write_text(
+        toml(lab, "alpha", "alpha")
+        # gamma's sweep is slow enough to be killed in the middle
+        + toml(lab, "victim", "gamma", sweep_args=["--min-time", "0.4"])
+        + toml(lab, "refused", "alpha").replace(f"port = {lab.servers['alpha'].port}",
+                                                f"port = {refused}")
+        + toml(lab, "impostor", "gamma").replace(f'known_hosts = "{lab.known}"',
+                                                 f'known_hosts = "{wrong}"')
+        + toml(lab, "nocc", "beta", workdir=str(lab.base / "nocc"), lock=str(lab.base / "nocc.lock"),
+               env='{ CC = "/bin/false" }'))
+    res = tmp_path / "results"
+    p = subprocess.Popen([sys.executable, "-m", "bnnbench", "fleet", "run", str(inv),
+                          "--results", str(res), "--no-report", "--", *QUICK],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = []
+    for line in p.stderr:
+        err.append(line)
+        if line.startswith("[victim] [") and "2/" in line:
+            gamma.kill()
+    out = p.stdout.read()
+    p.wait(timeout=600)
+    stderr = "".join(err)
+    assert p.returncode == 1, stderr[-3000:]
+    lines = {ln.split(":", 2)[1].strip(): ln for ln in stderr.splitlines()
+             if ln.startswith("bnnbench fleet: ") and ln.count(":") >= 2
+             and ln.split(":", 2)[1].strip() in ("refused", "impostor", "nocc", "victim")}
+    assert "connection refused" in lines["refused"]
+    assert "does not match" in lines["impostor"] and "refusing" in lines["impostor"]
+    assert "build failed" in lines["nocc"]
+    assert "connection lost" in lines["victim"] and "fetch" in lines["victim"]
+    assert "Traceback" not in stderr
+    table = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:]}
+    assert table["alpha"][1] == "complete"
+    assert all(table[d][1] == "error" for d in ("refused", "impostor", "nocc", "victim"))
+    files = list(res.glob("*.json"))
+    assert [results.load_run(str(f))["host"]["label"] for f in files] == ["alpha"]
+    assert no_temp_files(res)
+
+    # The device is back: its kept rows come home, marked interrupted.
+    gamma.start()
+    proc = fleet("fetch", str(inv), "--results", str(res), "--devices", "victim", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    runs = [results.load_run(str(f)) for f in res.glob("*.json")]
+    victim = [r for r in runs if r["host"]["label"] == "victim"]
+    assert len(victim) == 1 and victim[0]["status"] == "interrupted"
+    assert victim[0]["rows"] and victim[0]["git_commit"] == head_commit()
+    assert no_temp_files(res)
+    again = fleet("fetch", str(inv), "--results", str(res), "--devices", "victim", timeout=120)
+    assert "nothing new" in again.stdout
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[[device]]\nhost = 'x'\n", "device 1: missing 'label'"),
+    ("[[device]]\nlabel = 'a'\nhost = 'x'\nhots = 1\n", "unknown key 'hots'"),
+    ("[[device]]\nlabel = 'a'\nhost = 'x'\nport = 0\n", "port = 0 is not an integer"),
+    ("[[device]]\nlabel = 'a'\nhost = 'x'\n[[device]]\nlabel = 'a'\nhost = 'y'\n",
+     "label 'a' is also device 1's"),
+    ("[[device]\n", "invalid TOML"),
+    ("", "no devices"),
+])
+def test_inventory_mistakes_are_one_line(tmp_path, text, message):
+    path = tmp_path / "inv.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        inventory.load(str(path))
+    proc = fleet("check", str(path), timeout=60)
+    assert proc.returncode == 2 and message.split("'")[0] in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_inventory_defaults_and_example():
+    devs = inventory.parse("""
+[defaults]
+user = "pi"
+env = { BNNBENCH_PORTABLE = "1" }
+[[device]]
+label = "rpi4"
+host = "raspberrypi.local"
+[[device]]
+label = "laptop"
+host = "laptop"
+user = "me"
+sweep_args = ["--threads", "1,4"]
+""")
+    assert [d.user for d in devs] == ["pi", "me"]
+    assert devs[0].env == {"BNNBENCH_PORTABLE": "1"} and devs[1].sweep_args == ("--threads", "1,4")
+    assert devs[0].workdir == inventory.DEFAULT_WORKDIR and devs[0].port is None
+
+
+def test_sweep_options_checked_before_any_device(tmp_path, lab):
+    inv = tmp_path / "inv.toml"
+    inv.write_text(toml(lab, "alpha", "alpha"))
+    for args, message in ((["--channels", "0"], "invalid value '0'"),
+                          (["--label", "x"], "--label is the fleet's")):
+        proc = fleet("run", str(inv), "--results", str(tmp_path / "r"), "--", *args, timeout=60)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert not (tmp_path / "r").exists() or not list((tmp_path / "r").iterdir())
