@@ -133,6 +133,10 @@ def unpack(archive, src, commit):
         fh.write(commit)
     shutil.rmtree(src, ignore_errors=True)
     os.rename(tmp, src)
+    ship = os.path.dirname(archive)
+    for name in os.listdir(ship):  # other commits' archives (under the lock)
+        if name.startswith("bnnbench-") and name.endswith(".tar") and commit not in name:
+            os.unlink(os.path.join(ship, name))
 
 
 def build_error(log):

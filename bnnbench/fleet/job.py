@@ -107,8 +107,8 @@ class Job:
         except asyncio.TimeoutError:
             return self._failed(f"timed out after {self.timeout:g} s before the sweep started")
         except transport.connection_errors() as exc:
-            return self._failed(f"connection lost: {transport.describe(exc)} (rows it kept: "
-                                f"bnnbench fleet fetch, once it is back)")
+            return self._failed(f"{transport.lost(exc)} (rows it kept: bnnbench fleet fetch, "
+                                f"once it is back)")
 
     def _failed(self, error, status="error"):
         return Outcome(self.device.label, status, wall_s=time.monotonic() - self.t0, error=error)
@@ -168,9 +168,6 @@ class Job:
         self.say(f"shipping the source of {source.commit[:12]} "
                  f"({len(source.archive) / 1e6:.1f} MB)")
         await transport.put_atomic(sftp, source.archive, target)
-        for name in await sftp.listdir(ship):  # older commits' archives
-            if name.startswith("bnnbench-") and name != source.name:
-                await sftp.remove(f"{ship}/{name}")
 
     async def _fetch(self, sftp, rel, dead):
         """Copy one device run file (workdir-relative) here atomically;
@@ -199,7 +196,7 @@ class Job:
         except asyncio.TimeoutError:
             return self._failed(f"timed out after {self.timeout:g} s")
         except transport.connection_errors() as exc:
-            return self._failed(f"connection lost: {transport.describe(exc)}")
+            return self._failed(transport.lost(exc))
 
     async def _fetch_all(self):
         conn = await self.connect()
@@ -246,8 +243,7 @@ class Job:
         except asyncio.TimeoutError:
             return self._failed(f"timed out after {self.timeout:g} s", status="unreachable")
         except transport.connection_errors() as exc:
-            return self._failed(f"connection lost: {transport.describe(exc)}",
-                                status="unreachable")
+            return self._failed(transport.lost(exc), status="unreachable")
         problems = []
         if not reply["venv"]:
             problems.append("no venv module (sudo apt install python3-venv)")

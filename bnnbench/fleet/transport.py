@@ -118,6 +118,13 @@ def describe(exc):
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+def lost(exc):
+    """What went wrong once connected, as one phrase."""
+    if isinstance(exc, asyncssh().SFTPError):
+        return f"file transfer failed: {exc.reason}"
+    return f"connection lost: {describe(exc)}"
+
+
 def connection_errors():
     """What a dropped connection raises while a command or a copy runs."""
     ssh = asyncssh()
