@@ -111,7 +111,11 @@ def device_toml(label, sshd, user_key, known_hosts, workdir, **extra):
              'user = "root"', f'identity_file = "{user_key}"', f'known_hosts = "{known_hosts}"',
              f'workdir = "{workdir}"', f'python = "{DEVICE_PYTHON}"']
     for key, value in extra.items():
-        lines.append(f"{key} = {json.dumps(value) if not isinstance(value, dict) else value}")
+        if isinstance(value, dict):  # a TOML inline table
+            value = "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
+        else:
+            value = json.dumps(value)
+        lines.append(f"{key} = {value}")
     return "\n".join(lines) + "\n"
 
 
@@ -200,7 +204,7 @@ def test_check_table(lab, happy):
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:4] == ["device", "status", "python", "venv"]
     for label in ("alpha", "beta"):
-        row = next(ln for ln in lines if ln.startswith(label))
+        row = next(ln for ln in lines if ln.split()[0] == label)
         assert " ok " in row and head_commit()[:12] in row and "GiB" in row
 
 
@@ -219,22 +223,25 @@ def test_faults_stop_their_device_only(lab, happy, tmp_path):
     inv.write_text(
         toml(lab, "alpha", "alpha")
         # gamma's sweep is slow enough to be killed in the middle
-        + toml(lab, "victim", "gamma", sweep_args=["--min-time", "0.4"])
+        + toml(lab, "victim", "gamma", sweep_args=["--channels", "1,8,16,32,64,128",
+                                                   "--min-time", "1"])
         + toml(lab, "refused", "alpha").replace(f"port = {lab.servers['alpha'].port}",
                                                 f"port = {refused}")
         + toml(lab, "impostor", "gamma").replace(f'known_hosts = "{lab.known}"',
                                                  f'known_hosts = "{wrong}"')
         + toml(lab, "nocc", "beta", workdir=str(lab.base / "nocc"), lock=str(lab.base / "nocc.lock"),
-               env='{ CC = "/bin/false" }'))
+               env={"CC": "/bin/false"}))
     res = tmp_path / "results"
     p = subprocess.Popen([sys.executable, "-m", "bnnbench", "fleet", "run", str(inv),
                           "--results", str(res), "--no-report", "--", *QUICK],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    err = []
+    err, progress = [], 0
     for line in p.stderr:
         err.append(line)
-        if line.startswith("[victim] [") and "2/" in line:
-            gamma.kill()
+        if line.startswith("[victim] ["):
+            progress += 1
+            if progress == 3:  # two rows measured, the third under way
+                gamma.kill()
     out = p.stdout.read()
     p.wait(timeout=600)
     stderr = "".join(err)
@@ -242,10 +249,11 @@ def test_faults_stop_their_device_only(lab, happy, tmp_path):
     lines = {ln.split(":", 2)[1].strip(): ln for ln in stderr.splitlines()
              if ln.startswith("bnnbench fleet: ") and ln.count(":") >= 2
              and ln.split(":", 2)[1].strip() in ("refused", "impostor", "nocc", "victim")}
+    assert set(lines) == {"refused", "impostor", "nocc", "victim"}, stderr
     assert "connection refused" in lines["refused"]
     assert "does not match" in lines["impostor"] and "refusing" in lines["impostor"]
-    assert "build failed" in lines["nocc"]
-    assert "connection lost" in lines["victim"] and "fetch" in lines["victim"]
+    assert "build failed: /bin/false compiling" in lines["nocc"]
+    assert "connection lost" in lines["victim"] and "fetch" in lines["victim"], stderr
     assert "Traceback" not in stderr
     table = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:]}
     assert table["alpha"][1] == "complete"

@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -140,18 +141,26 @@ def unpack(archive, src, commit):
 
 
 def build_error(log):
-    """The line of a failed build log that says why."""
+    """The line of a failed build log that says why: the compiler's first
+    error, else setuptools' or pip's last one."""
     try:
         with open(log, errors="replace") as fh:
             lines = [ln.strip() for ln in fh if ln.strip()]
     except OSError:
         return "no log"
-    for marks in (("error:", "Error:", "ERROR:"), ("failed", "Failed")):
-        hits = [ln for ln in lines if any(m in ln for m in marks)
-                and not ln.startswith(("note:", "hint:", "╰", "│"))]
-        if hits:
-            return hits[-1][:200]
-    return lines[-1][:200] if lines else "empty log"
+    diag = [ln for ln in lines if re.search(r": (fatal )?error: ", ln)]
+    if diag:
+        return diag[0][:200]
+    errors = [ln for ln in lines if ln.startswith("error: ") and "exited-with-error" not in ln]
+    if errors:
+        cmd = re.match(r"error: Command '\[(.*)\]' returned non-zero exit status (\d+)", errors[-1])
+        if cmd:
+            argv = [a.strip("'\"") for a in cmd.group(1).split(", ")]
+            what = argv[argv.index("-c") + 1] if "-c" in argv[:-1] else ""
+            return f"{argv[0]} {'compiling ' + what + ' ' if what else ''}exited with status {cmd.group(2)}"
+        return errors[-1][:200]
+    errors = [ln for ln in lines if ln.startswith("ERROR:")]
+    return (errors or lines or ["empty log"])[-1][:200]
 
 
 def build(stopper, workdir, commit, env):

@@ -59,6 +59,10 @@ class Job:
         self.out.write(f"[{self.device.label}] {text}\n")
         self.out.flush()
 
+    def _on_err(self, line):
+        if line.strip():
+            self.say(line)
+
     def _on_out(self, line):
         if line.startswith(MARK):
             try:
@@ -66,7 +70,7 @@ class Job:
                 return
             except ValueError:
                 pass
-        self.say(line)
+        self._on_err(line)
 
     def remaining(self):
         if self.timeout is None:
@@ -80,7 +84,7 @@ class Job:
         """Run device.py in `mode`; its reply, or FleetError."""
         self.reply = None
         cmd = transport.Command(conn, device_command(self.device, mode, *args), self._on_out,
-                                self.say)
+                                self._on_err)
         code = await cmd.run()
         return self._answer(code)
 
@@ -125,7 +129,7 @@ class Job:
                     *sweep_args]
             self.reply = None
             cmd = transport.Command(conn, device_command(dev, "run", *args), self._on_out,
-                                    self.say)
+                                    self._on_err)
             task = asyncio.ensure_future(cmd.run())
             timed_out = False
             try:
