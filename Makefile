@@ -35,8 +35,24 @@ run: $(STAMP)
 verify: $(STAMP)
 	$(BIN)/bnnbench verify
 
-test: $(STAMP) test-portable test-avx512-emulated
+test: $(STAMP) test-portable test-avx512-emulated sshd
 	$(BIN)/python -m pytest -q
+
+# tests/test_fleet.py drives real OpenSSH servers on 127.0.0.1 with their
+# own config: install Debian's openssh-server where it is missing and
+# apt-get can (as root, on a host without systemd, e.g. CI's container, so
+# no SSH service gets started on a workstation); elsewhere those tests skip
+# and say what to install.
+SSHD_BIN ?= /usr/sbin/sshd
+.PHONY: sshd
+sshd:
+	@if [ ! -x $(SSHD_BIN) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	    && [ ! -d /run/systemd/system ]; then \
+	    echo "installing openssh-server for the fleet tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends openssh-server >/dev/null) \
+	    || echo "could not install openssh-server: the fleet tests will skip"; \
+	fi
 
 # The exactness tests against a second build of the kernels in build/<name>:
 # $(call alt-build,<name>,<env for setup.py>,<expected kernel path>).

@@ -321,3 +321,32 @@ def test_sweep_options_checked_before_any_device(tmp_path, lab):
         proc = fleet("run", str(inv), "--results", str(tmp_path / "r"), "--", *args, timeout=60)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert not (tmp_path / "r").exists() or not list((tmp_path / "r").iterdir())
+
+
+def test_fetch_marks_a_run_whose_process_died_interrupted(lab, tmp_path):
+    """A run file left "running" on a device where nothing holds the lock
+    (the sweep died with a reboot) comes home marked interrupted; one whose
+    sweep still holds the lock is fetched as it stands."""
+    workdir = tmp_path / "device"
+    kept = workdir / "results" / "20260101T000000-deadbeef"
+    run = results.new_run("sweep", {"label": "ghost", "arch": "x86_64"})
+    writer = results.RunWriter(run, str(kept))
+    inv = tmp_path / "inv.toml"
+    inv.write_text(toml(lab, "ghost", "beta", workdir=str(workdir), lock=str(tmp_path / "lock")))
+    res = tmp_path / "results"
+    holder = subprocess.Popen(["flock", str(tmp_path / "lock"), "sleep", "60"],
+                              start_new_session=True)
+    try:
+        time.sleep(0.3)
+        proc = fleet("fetch", str(inv), "--results", str(res), timeout=120)
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep holding the lock
+        holder.wait()
+    assert proc.returncode == 0, proc.stderr
+    local = res / os.path.basename(writer.path)
+    assert results.load_run(str(local))["status"] == "running" and "busy" in proc.stdout
+    proc = fleet("fetch", str(inv), "--results", str(res), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    fetched = results.load_run(str(local))
+    assert fetched["status"] == "interrupted" and fetched["finished_at"]
+    assert fetched["run_id"] == run["run_id"] and no_temp_files(res)
