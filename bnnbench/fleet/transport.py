@@ -122,7 +122,8 @@ def lost(exc):
     """What went wrong once connected, as one phrase."""
     if isinstance(exc, asyncssh().SFTPError):
         return f"file transfer failed: {exc.reason}"
-    return f"connection lost: {describe(exc)}"
+    why = describe(exc)
+    return "connection lost" if why.lower() == "connection lost" else f"connection lost: {why}"
 
 
 def connection_errors():
