@@ -5,7 +5,7 @@ installs it where apt-get can) with a generated host key, reached with a
 generated user key; its workdir is a temporary directory, where the real
 thing happens: the shipped source is built into a venv and swept. The two
 good devices share one workdir and the default lock, as two entries for one
-machine would, so the source is built once per session and the sweeps take
+machine would, so the source is built once per test run and the sweeps take
 turns. The faults: a refused port, an sshd killed mid-sweep, a build whose
 compiler is broken, a wrong host key. Nothing leaves loopback.
 """
