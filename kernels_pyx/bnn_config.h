@@ -59,8 +59,25 @@
 #endif
 #define BNN_XNOR_MR 4
 
-/* float GEMM register tile: BNN_FLOAT_MR rows x BNN_FLOAT_NR columns. */
+/* float GEMM register tile: BNN_FLOAT_MR rows x BNN_FLOAT_NR columns of C,
+ * held in BNN_FLOAT_MR x (BNN_FLOAT_NR / BNN_FLOAT_VEC) vector accumulators
+ * of BNN_FLOAT_VEC floats. Each step along K loads NR / VEC vectors of B and
+ * broadcasts MR floats of A (both load-port work) for MR x NR / VEC FMAs.
+ * AVX-512: 8 x 32 is 16 zmm accumulators + 2 of B + broadcasts, within the
+ * 32 registers; 16 independent FMA chains cover two FMA ports x 4 cycles of
+ * latency twice over, and 10 loads per 8 FMA cycles stay under the two
+ * 512-bit load ports. MR = 8 divides the usual M (64 filters), where 12 x 32
+ * (24 accumulators) would waste a third of its last row tile.
+ * AVX2 / portable: 6 x 16 is 12 ymm accumulators + 2 of B + 1 broadcast of
+ * the 16 registers. */
+#if defined(BNN_PATH_AVX512)
+#define BNN_FLOAT_VEC 16
+#define BNN_FLOAT_MR 8
+#define BNN_FLOAT_NR 32
+#else
+#define BNN_FLOAT_VEC 8
 #define BNN_FLOAT_MR 6
 #define BNN_FLOAT_NR 16
+#endif
 
 #endif

@@ -6,7 +6,9 @@
  *   lookup on operands already split into nibbles, its cheapest form; NEON
  *   or scalar popcount otherwise). Returns the bit-MACs done.
  * fma: independent float32 multiply-add chains, enough of them to cover
- *   the FMA latency. Returns the multiply-adds done.
+ *   the FMA latency, in the float tile's vectors (bnn_simd.h): zmm on
+ *   AVX-512, where Intel cores with two 512-bit FMA units do twice the ymm
+ *   rate (Zen 4 the same). Returns the multiply-adds done.
  * read: one streaming pass over a buffer far larger than the caches, its
  *   words folded by xor (which the compiler vectorises): what a kernel that
  *   only reads, such as sign + bit-pack, can reach.
@@ -96,16 +98,16 @@ static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint
 #define BNN_PROBE_CHAINS 12
 static inline int64_t bnn_probe_fma(int64_t rounds, float seed, float *sink)
 {
-    bnn_v8f acc[BNN_PROBE_CHAINS];
-    const bnn_v8f mul = {seed, seed, seed, seed, seed, seed, seed, seed};
-    const bnn_v8f add = mul * 1e-7f;
+    bnn_vf acc[BNN_PROBE_CHAINS];
+    const bnn_vf mul = seed - (bnn_vf){0};
+    const bnn_vf add = mul * 1e-7f;
     for (int i = 0; i < BNN_PROBE_CHAINS; ++i) acc[i] = mul * (float)i;
     for (int64_t r = 0; r < rounds; ++r)
         for (int i = 0; i < BNN_PROBE_CHAINS; ++i) acc[i] = acc[i] * mul + add;
     float s = 0;
     for (int i = 0; i < BNN_PROBE_CHAINS; ++i) s += acc[i][0];
     *sink = s;
-    return rounds * BNN_PROBE_CHAINS * 8;
+    return rounds * BNN_PROBE_CHAINS * BNN_FLOAT_VEC;
 }
 
 /* Several accumulators so the xor chain never waits on its own latency. */

@@ -94,32 +94,31 @@ BNN_DEFINE_SPLIT_A(uint64_t, u64)
 
 /* --------------------------------------------------------------- float */
 
-/* GCC/clang vector extensions: 8 floats, compiled to AVX/AVX2 FMA on x86,
- * pairs of NEON registers on ARM and scalar code elsewhere. aligned(4)
- * makes unaligned loads and stores through the type legal. */
-typedef float bnn_v8f __attribute__((vector_size(32), aligned(4)));
+/* GCC/clang vector extensions of BNN_FLOAT_VEC floats: zmm FMA on AVX-512,
+ * ymm on AVX2, pairs of NEON registers on ARM and scalar code elsewhere
+ * (also under SIMDe emulation, where they stay exact). aligned(4) makes
+ * unaligned loads and stores through the type legal. */
+typedef float bnn_vf __attribute__((vector_size(4 * BNN_FLOAT_VEC), aligned(4)));
 
 /* c[r*ldc + j] (+)= sum_k ap[k*MR + r] * bp[k*ldb + j] over one MR x NR tile:
  * bp is a packed panel (ldb = NR) or B itself (ldb = N). */
 static inline void bnn_float_tile(const float *ap, const float *bp, ptrdiff_t ldb, ptrdiff_t kc,
                                   float *c, ptrdiff_t ldc, int mr, int nr, int accumulate)
 {
-    bnn_v8f acc[BNN_FLOAT_MR][BNN_FLOAT_NR / 8];
+    enum { NV = BNN_FLOAT_NR / BNN_FLOAT_VEC };
+    bnn_vf acc[BNN_FLOAT_MR][NV];
     memset(acc, 0, sizeof(acc));
     for (ptrdiff_t k = 0; k < kc; ++k) {
-        const bnn_v8f b0 = *(const bnn_v8f *)(bp + k * ldb);
-        const bnn_v8f b1 = *(const bnn_v8f *)(bp + k * ldb + 8);
+        bnn_vf b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = *(const bnn_vf *)(bp + k * ldb + v * BNN_FLOAT_VEC);
         const float *a = ap + k * BNN_FLOAT_MR;
-        for (int r = 0; r < BNN_FLOAT_MR; ++r) {
-            acc[r][0] += a[r] * b0;
-            acc[r][1] += a[r] * b1;
-        }
+        for (int r = 0; r < BNN_FLOAT_MR; ++r)
+            for (int v = 0; v < NV; ++v) acc[r][v] += a[r] * b[v];
     }
     if (mr == BNN_FLOAT_MR && nr == BNN_FLOAT_NR) {
         for (int r = 0; r < BNN_FLOAT_MR; ++r) {
-            bnn_v8f *row = (bnn_v8f *)(c + r * ldc);
-            if (accumulate) { row[0] += acc[r][0]; row[1] += acc[r][1]; }
-            else { row[0] = acc[r][0]; row[1] = acc[r][1]; }
+            bnn_vf *row = (bnn_vf *)(c + r * ldc);
+            for (int v = 0; v < NV; ++v) row[v] = accumulate ? row[v] + acc[r][v] : acc[r][v];
         }
         return;
     }

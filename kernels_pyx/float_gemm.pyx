@@ -4,7 +4,7 @@ micro-kernel (bnn_simd.h) run over cache-sized blocks. Threads split the
 columns of C."""
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cdef extern from "bnn_config.h":
     int BNN_FLOAT_MR
@@ -14,8 +14,9 @@ cdef extern from "bnn_simd.h" nogil:
     void bnn_float_tile(const float *ap, const float *bp, Py_ssize_t ldb, Py_ssize_t kc,
                         float *c, Py_ssize_t ldc, int mr, int nr, int accumulate)
 
-# Cache blocking: a KC x NR micro-panel of B stays in L1 while every row
-# panel of A (MR x KC, from L2) streams past it.
+# Cache blocking: B is packed KC x NC at a time (per thread, L2-resident);
+# each KC x NR micro-panel of it then stays in L1 while every row panel of A
+# (MR x KC, from L2) streams past it.
 cdef enum:
     KC = 256
     NC = 256
@@ -34,42 +35,42 @@ cdef void _pack_a(const float[:, ::1] a, float *ap) noexcept nogil:
 
 cdef void _pack_b(const float[:, ::1] b, Py_ssize_t k0, Py_ssize_t kc, Py_ssize_t j0,
                   Py_ssize_t nc, float *bp) noexcept nogil:
-    """bp[panel][k][j] = b[k0 + k, j0 + panel*NR + j], zero past the block."""
-    cdef Py_ssize_t npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR, q, kk, j, col
-    for q in range(npanels):
-        for kk in range(kc):
-            for j in range(BNN_FLOAT_NR):
-                col = q * BNN_FLOAT_NR + j
-                bp[(q * kc + kk) * BNN_FLOAT_NR + j] = b[k0 + kk, j0 + col] if col < nc else 0
+    """bp[panel][k][j] = b[k0 + k, j0 + panel*NR + j], zero past the block.
+    Reads each row of the block once, left to right."""
+    cdef Py_ssize_t npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR, q, kk, w
+    cdef const float *row
+    for kk in range(kc):
+        row = &b[k0 + kk, j0]
+        for q in range(npanels):
+            w = min(<Py_ssize_t>BNN_FLOAT_NR, nc - q * BNN_FLOAT_NR)
+            memcpy(bp + (q * kc + kk) * BNN_FLOAT_NR, row + q * BNN_FLOAT_NR, w * sizeof(float))
+            if w < BNN_FLOAT_NR:
+                memset(bp + (q * kc + kk) * BNN_FLOAT_NR + w, 0, (BNN_FLOAT_NR - w) * sizeof(float))
 
 
 cdef void _column_block(const float *ap, const float[:, ::1] b, Py_ssize_t j0,
                         float[:, ::1] c, float *bp) noexcept nogil:
-    # Whole NR-wide panels read B in place: with a small M (64 filters) each
-    # element of B feeds only M multiply-adds, so a packing pass over B would
-    # cost about as much memory traffic as the product. Only a ragged last
-    # panel is packed (zero-padded).
+    # B is packed even though with a small M (64 filters) each of its
+    # elements feeds only M multiply-adds: read in place, a micro-panel's rows
+    # lie N floats apart, which for N a multiple of 512 puts all of them in a
+    # few L1 sets (and a page each), so it never stays in L1 across the row
+    # panels of A. The packing pass reads B once, as the product must anyway.
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1], k = b.shape[0]
     cdef Py_ssize_t nc = min(<Py_ssize_t>NC, n - j0), kb, k0, kc, q, i, jp, col, nr
     cdef Py_ssize_t mpanels = (m + BNN_FLOAT_MR - 1) // BNN_FLOAT_MR
     cdef Py_ssize_t npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR
-    cdef const float *panel
-    cdef Py_ssize_t ldb
     for kb in range((k + KC - 1) // KC):
         k0 = kb * KC
         kc = min(<Py_ssize_t>KC, k - k0)
+        _pack_b(b, k0, kc, j0, nc, bp)
         for jp in range(npanels):
             col = j0 + jp * BNN_FLOAT_NR
             nr = min(<Py_ssize_t>BNN_FLOAT_NR, nc - jp * BNN_FLOAT_NR)
-            if nr == BNN_FLOAT_NR:
-                panel, ldb = &b[k0, col], n
-            else:
-                _pack_b(b, k0, kc, col, nr, bp)
-                panel, ldb = bp, BNN_FLOAT_NR
             for q in range(mpanels):
                 i = q * BNN_FLOAT_MR
-                bnn_float_tile(ap + (q * k + k0) * BNN_FLOAT_MR, panel, ldb, kc,
-                               &c[i, col], n, <int>min(BNN_FLOAT_MR, m - i), <int>nr, k0 > 0)
+                bnn_float_tile(ap + (q * k + k0) * BNN_FLOAT_MR, bp + jp * kc * BNN_FLOAT_NR,
+                               BNN_FLOAT_NR, kc, &c[i, col], n, <int>min(BNN_FLOAT_MR, m - i),
+                               <int>nr, k0 > 0)
 
 
 def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, int threads=1):
@@ -79,9 +80,9 @@ def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, in
     cdef Py_ssize_t nblocks = (n + NC - 1) // NC
     cdef float *ap
     cdef float *bp
-    # One packed ragged panel per thread, allocated up front so that a failed
+    # One packed block of B per thread, allocated up front so that a failed
     # allocation is an exception here, never a silent wrong result later.
-    cdef Py_ssize_t bp_size = KC * BNN_FLOAT_NR
+    cdef Py_ssize_t bp_size = KC * ((NC + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR) * BNN_FLOAT_NR
     if m == 0 or n == 0:
         return
     if k == 0:
