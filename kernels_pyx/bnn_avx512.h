@@ -91,6 +91,7 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
                     acc[r][z] = ADD(acc[r][z], POPCNT(_mm512_xor_si512(b[z], x)));   \
             }                                                                        \
         }                                                                            \
+        _Pragma("GCC unroll 16")                                                     \
         for (int r = 0; r < BNN_XNOR_MR; ++r) {                                      \
             __m512i counts[NZ];                                                      \
             const int n = bnn_row_counts_##SUFFIX(acc[r], counts);                   \
