@@ -24,6 +24,11 @@ cdef enum:
     CACHE_LINE = 64
 
 
+# For tests: shapes that straddle every tile and block edge of this build.
+TILE = (BNN_FLOAT_MR, BNN_FLOAT_NR)
+BLOCK = (KC, NC)
+
+
 cdef inline void *_line_aligned(void *p) noexcept nogil:
     # malloc aligns to 16 bytes; a zmm row of a packed panel that straddles
     # two cache lines costs two L1 accesses per load.

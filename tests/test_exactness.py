@@ -105,6 +105,22 @@ def test_float_close(method, m, n, rng):
         assert ok, f"max error {err}"
 
 
+@pytest.mark.parametrize("method", FLOAT)
+def test_float_over_tile_and_block_edges(method, rng):
+    # The register tile and cache blocks of this build (they differ between
+    # code paths): partial row tiles, ragged column panels and blocks of B,
+    # and K blocks that C accumulates across.
+    from bnnbench import _float_gemm
+    mr, nr = _float_gemm.TILE
+    kc, nc = _float_gemm.BLOCK
+    for m, n, k in ((mr, nr, kc), (2 * mr + 3, 2 * nc + nr + 5, 2 * kc + 7), (mr - 1, nc - 1, kc + 1)):
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        for t in THREADS:
+            ok, err = Reference(a, b).check(method, bnnbench.gemm(method, a, b, threads=t))
+            assert ok, f"M={m} N={n} K={k} threads={t}: max error {err}"
+
+
 def test_float_reference_catches_a_dropped_term(rng):
     a = rng.standard_normal((8, 3000), dtype=np.float32)
     b = rng.standard_normal((3000, 40), dtype=np.float32)
