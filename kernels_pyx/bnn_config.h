@@ -59,6 +59,14 @@
 #endif
 #define BNN_XNOR_MR 4
 
+/* Binary conv (bconv.pyx): output pixels whose bit-level im2col rows are
+ * built together into a per-thread buffer before every weight panel runs
+ * over them. Small enough that the rows and one weight panel stay in L1/L2
+ * (512 channels, 5x5, u64: 16 rows are 25 KiB); a multiple of BNN_XNOR_MR. */
+#ifndef BNN_CONV_ROWS
+#define BNN_CONV_ROWS 16
+#endif
+
 /* float GEMM register tile: BNN_FLOAT_MR rows x BNN_FLOAT_NR columns of C,
  * held in BNN_FLOAT_MR x (BNN_FLOAT_NR / BNN_FLOAT_VEC) vector accumulators
  * of BNN_FLOAT_VEC floats. Each step along K loads NR / VEC vectors of B and

@@ -80,6 +80,34 @@ BNN_DEFINE_PACK_BAND_NONE(uint64_t, u64)
 #define BNN_XNOR_A_SPLIT 0
 #endif
 
+/* bnn_pack_signs_*: sign + bit-pack of n consecutive floats (one pixel's
+ * channels, NHWC) into ceil(n / W) words, bit j of word w for x[w*W + j];
+ * padding bits 0. Where a path offers bnn_sign_group (the sign bits of
+ * BNN_SIGN_GROUP floats from one compare), whole groups go through it. */
+#define BNN_DEFINE_PACK_SIGNS(WT, SUFFIX)                                           \
+static inline void bnn_pack_signs_##SUFFIX(const float *x, ptrdiff_t n, WT *out)    \
+{                                                                                   \
+    enum { BITS = 8 * (int)sizeof(WT) };                                            \
+    for (ptrdiff_t w = 0; w * BITS < n; ++w) {                                      \
+        const float *p = x + w * BITS;                                              \
+        const ptrdiff_t m = n - w * BITS < BITS ? n - w * BITS : BITS;              \
+        WT word = 0;                                                                \
+        ptrdiff_t j = 0;                                                            \
+        BNN_PACK_SIGNS_GROUPS(WT)                                                   \
+        for (; j < m; ++j) word |= (WT)(p[j] >= 0) << j;                            \
+        out[w] = word;                                                              \
+    }                                                                               \
+}
+#ifdef BNN_SIGN_GROUP
+#define BNN_PACK_SIGNS_GROUPS(WT)                                                   \
+        for (; j + BNN_SIGN_GROUP <= m; j += BNN_SIGN_GROUP)                        \
+            word |= (WT)bnn_sign_group(p + j) << j;
+#else
+#define BNN_PACK_SIGNS_GROUPS(WT)
+#endif
+BNN_DEFINE_PACK_SIGNS(uint32_t, u32)
+BNN_DEFINE_PACK_SIGNS(uint64_t, u64)
+
 #define BNN_DEFINE_SPLIT_A(WT, SUFFIX)                                              \
 static inline void bnn_xnor_split_a_##SUFFIX(const WT *a, ptrdiff_t kw, WT *out)    \
 {                                                                                   \

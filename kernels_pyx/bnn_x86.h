@@ -244,6 +244,9 @@ BNN_DEFINE_PACK_TRANSPOSE_AVX512(uint32_t, u32, 32)
 BNN_DEFINE_PACK_TRANSPOSE_AVX512(uint64_t, u64, 64)
 BNN_DEFINE_PACK_BAND(uint32_t, u32, 32, uint16_t, 16, bnn_sign_mask16, bnn_pack_transpose_u32)
 BNN_DEFINE_PACK_BAND(uint64_t, u64, 64, uint16_t, 16, bnn_sign_mask16, bnn_pack_transpose_u64)
+/* Signs of consecutive floats (a pixel's channels) straight into words. */
+#define BNN_SIGN_GROUP 16
+#define bnn_sign_group(x) bnn_sign_mask16(x)
 
 #else
 /* AVX2: per 8 floats, one compare + movemask gives a byte whose bit j is
@@ -274,6 +277,8 @@ BNN_DEFINE_PACK_TRANSPOSE_AVX2(uint32_t, u32, 32)
 BNN_DEFINE_PACK_TRANSPOSE_AVX2(uint64_t, u64, 64)
 BNN_DEFINE_PACK_BAND(uint32_t, u32, 32, uint8_t, 8, bnn_sign_byte, bnn_pack_transpose_u32)
 BNN_DEFINE_PACK_BAND(uint64_t, u64, 64, uint8_t, 8, bnn_sign_byte, bnn_pack_transpose_u64)
+#define BNN_SIGN_GROUP 8
+#define bnn_sign_group(x) bnn_sign_byte(x)
 #endif
 
 #endif

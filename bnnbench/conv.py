@@ -1,0 +1,215 @@
+"""Layer-level method registry and the public entry point conv2d().
+
+A layer method turns a float32 NHWC feature map x [B, H, W, C] and OHWI
+weights w [F, kh, kw, C] into the layer's output [B, Ho, Wo, F]: float32
+for float methods, exact int32 sign(x) (*) sign(w) for binary ones (padding
+pixels +1, see conv_shapes). prepare() shares kernels.prepare()'s contract:
+untimed set-up (weights packed or converted, buffers allocated: what a
+deployed model does ahead of time) returns the timed call, which returns its
+output array. Everything from the float feature map to the output is inside
+the call: im2col for float, sign + bit-pack and bit-level im2col for binary.
+
+Peer engines (Larq Compute Engine, TF Lite) live in bnnbench.peers and are
+imported only when one of their methods is prepared.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import _bconv, _bitpack, peers
+from .conv_shapes import layer_geometry
+from .errors import BnnbenchError
+from .kernels import BUILD, WORD_DTYPES, blas_threads, cache_aligned_zeros, pack_signs
+
+
+@dataclass(frozen=True)
+class ConvMethod:
+    name: str
+    kind: str                 # "float" or "xnor" (binary), as for GEMM methods
+    word_bits: Optional[int]
+    parallel: bool
+    needs_openmp: bool
+    engine: Optional[str]     # None: bnnbench's kernels; else a module of bnnbench.peers
+    description: str
+
+
+OWN_METHODS = (
+    ConvMethod("conv_float_blas", "float", None, True, False, None,
+               "im2col into a preallocated buffer, then the platform BLAS"),
+    ConvMethod("conv_xnor_32", "xnor", 32, False, False, None,
+               "sign + bit-pack of the feature map, bit-level im2col, xnor GEMM on 32-bit words"),
+    ConvMethod("conv_xnor_32_omp", "xnor", 32, True, True, None,
+               "conv_xnor_32 on OpenMP threads"),
+    ConvMethod("conv_xnor_64", "xnor", 64, False, False, None,
+               "sign + bit-pack of the feature map, bit-level im2col, xnor GEMM on 64-bit words"),
+    ConvMethod("conv_xnor_64_omp", "xnor", 64, True, True, None,
+               "conv_xnor_64 on OpenMP threads"),
+)
+ALL_CONV_METHODS = OWN_METHODS + tuple(ConvMethod(**m) for m in peers.METHODS)
+BY_NAME = {m.name: m for m in ALL_CONV_METHODS}
+
+
+def unavailable():
+    """{method: one-line reason} for the layer methods this install lacks."""
+    reasons = {}
+    for m in ALL_CONV_METHODS:
+        if m.needs_openmp and not BUILD["openmp"]:
+            reasons[m.name] = "kernels built without OpenMP"
+        elif m.engine:
+            reason = peers.missing(m.engine)
+            if reason:
+                reasons[m.name] = reason
+    return reasons
+
+
+CONV_METHODS = tuple(m.name for m in ALL_CONV_METHODS if m.name not in unavailable())
+
+
+def method(name):
+    """The ConvMethod called `name`, or a one-line BnnbenchError saying why not."""
+    if name not in BY_NAME:
+        raise BnnbenchError(f"unknown conv method {name!r}; valid methods: "
+                            f"{', '.join(CONV_METHODS)}")
+    reason = unavailable().get(name)
+    if reason:
+        raise BnnbenchError(f"conv method {name!r} is not available: {reason}")
+    return BY_NAME[name]
+
+
+def check_layer(x, w, stride, padding, threads):
+    """Geometry of a valid layer call, or a one-line BnnbenchError."""
+    for label, arr in (("x", x), ("w", w)):
+        if not isinstance(arr, np.ndarray):
+            raise BnnbenchError(f"{label} must be a numpy array, got {type(arr).__name__}")
+        if arr.dtype != np.float32:
+            raise BnnbenchError(f"{label} must be float32, got {arr.dtype}")
+        if arr.ndim != 4:
+            raise BnnbenchError(f"{label} must be 4-D ({'NHWC' if label == 'x' else 'OHWI'}), "
+                                f"got {arr.ndim}-D with shape {arr.shape}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise BnnbenchError(f"threads must be an integer >= 1, got {threads!r}")
+    return layer_geometry(x.shape, w.shape, stride, padding)
+
+
+def held_bytes(*arrays):
+    return int(sum(a.nbytes for a in arrays))
+
+
+def _prepare_float(x, w, geom, stride, threads):
+    b, h, wd, c = x.shape
+    f, kh, kw, _ = w.shape
+    ho, wo, top, left = geom
+    n, k = b * ho * wo, kh * kw * c
+    cols = cache_aligned_zeros((n, k), np.float32)
+    # cols[N, K] @ W^T[K, F] writes [N, F], which is NHWC, with no transpose.
+    # Of the orientations this one measured fastest with OpenBLAS on this
+    # project's Xeon (512 channels, 1 thread, side by side): cols @ W^T
+    # 455 ms, W @ cols^T (a contiguous [K, N] copy) 677 ms, W @ cols.T (a
+    # transposed view) 1028 ms, on a busy host.
+    wmat = np.ascontiguousarray(w.reshape(f, k).T)
+    out = cache_aligned_zeros((b, ho, wo, f), np.float32)
+    out2d = out.reshape(n, f)
+
+    def im2col():
+        _bconv.float_im2col(x, ho, wo, kh, kw, stride, top, left, cols, threads)
+
+    def run():
+        im2col()
+        np.matmul(cols, wmat, out=out2d)
+        return out
+    run.held_bytes = held_bytes(cols, wmat, out)
+    run.im2col = im2col
+    return run
+
+
+def weight_panels(w, word_bits):
+    """OHWI weights sign-packed along C and laid out as the xnor tiles'
+    panels: (ceil(F/NR), kh*kw*CW, NR)."""
+    f = w.shape[0]
+    rows = pack_signs(w, word_bits).reshape(f, -1)
+    nr = _bitpack.panel_width(word_bits)
+    npanels = -(-f // nr)
+    padded = np.zeros((npanels * nr, rows.shape[1]), dtype=rows.dtype)
+    padded[:f] = rows
+    panels = cache_aligned_zeros((npanels, rows.shape[1], nr), rows.dtype)
+    panels[...] = padded.reshape(npanels, nr, rows.shape[1]).transpose(0, 2, 1)
+    return panels
+
+
+def _prepare_xnor(x, w, geom, stride, threads, word_bits):
+    b, h, wd, c = x.shape
+    f, kh, kw, _ = w.shape
+    ho, wo, top, left = geom
+    dtype = WORD_DTYPES[word_bits]
+    cw = -(-c // word_bits)
+    panels = weight_panels(w, word_bits)
+    pad_pixel = pack_signs(np.ones(c, np.float32), word_bits)   # +1 padding
+    packed = cache_aligned_zeros((b, h, wd, cw), dtype)
+    pixels = packed.reshape(b * h * wd, cw)
+    x2d = x.reshape(b * h * wd, c)
+    work = cache_aligned_zeros(_bconv.work_shape(kh * kw * cw, threads), dtype)
+    out = cache_aligned_zeros((b, ho, wo, f), np.int32)
+    k = kh * kw * c
+
+    def run():
+        _bconv.pack_pixels(x2d, pixels, threads)
+        _bconv.bconv(packed, pad_pixel, panels, kh, kw, stride, top, left, k, out, work, threads)
+        return out
+    run.held_bytes = held_bytes(panels, packed, work, out)
+    return run
+
+
+def prepare(name, x, w, stride=1, padding="valid", threads=1):
+    """Do the untimed set-up of layer method `name` and return its timed call.
+
+    The call returns the output array, which it reuses between calls; it
+    carries `held_bytes`: what the method holds while it runs (weights as
+    stored, packed or im2col activations, workspace, output)."""
+    m = method(name)
+    geom = check_layer(x, w, stride, padding, threads)
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w)
+    nthreads = int(threads) if m.parallel else 1
+    if m.engine:
+        return peers.prepare(m.engine, name, x, w, stride, padding, nthreads)
+    if m.kind == "float":
+        return _prepare_float(x, w, geom, stride, nthreads)
+    return _prepare_xnor(x, w, geom, stride, nthreads, m.word_bits)
+
+
+def conv2d(method_name, x, w, stride=1, padding="valid", threads=1):
+    """The layer [B, Ho, Wo, F] of x [B, H, W, C] and w [F, kh, kw, C] by one
+    method: float32 for float methods, exact int32 sign(x) (*) sign(w) for
+    binary ones (padding pixels read as +1)."""
+    run = prepare(method_name, x, w, stride, padding, threads)
+    with blas_threads(threads if BY_NAME[method_name].parallel else 1):
+        return run().copy()
+
+
+# ------------------------------------------------------------------ reference
+
+def _windows(x, kh, kw, stride, geom, pad_value):
+    """All kh x kw windows of x [B, H, W, C] as [B, Ho, Wo, kh, kw, C]."""
+    ho, wo, top, left = geom
+    b, h, wd, c = x.shape
+    bottom = max(0, (ho - 1) * stride + kh - h - top)
+    right = max(0, (wo - 1) * stride + kw - wd - left)
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=pad_value)
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
+    win = win[:, ::stride, ::stride][:, :ho, :wo]          # [B, Ho, Wo, C, kh, kw]
+    return win.transpose(0, 1, 2, 4, 5, 3)
+
+
+def reference(x, w, stride=1, padding="valid", binary=False):
+    """The layer by plain numpy: binary as exact int32 sign(x) (*) sign(w)
+    with +1 padding, float in float64 with zero padding."""
+    geom = layer_geometry(x.shape, w.shape, stride, padding)
+    f, kh, kw, c = w.shape
+    if binary:
+        xs = np.where(x >= 0, 1, -1).astype(np.int64)
+        ws = np.where(w >= 0, 1, -1).astype(np.int64)
+        win = _windows(xs, kh, kw, stride, geom, 1)
+        return np.tensordot(win, ws, axes=([3, 4, 5], [1, 2, 3])).astype(np.int32)
+    win = _windows(x.astype(np.float64), kh, kw, stride, geom, 0)
+    return np.tensordot(win, w.astype(np.float64), axes=([3, 4, 5], [1, 2, 3]))

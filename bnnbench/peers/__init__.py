@@ -1,0 +1,41 @@
+"""Peer engines timed beside bnnbench's layer methods: one adapter module per
+engine (lce.py: Larq Compute Engine; tflite.py: TF Lite with XNNPACK).
+
+Engines are imported only when a peer method is prepared, so nothing else in
+bnnbench imports TensorFlow. Each adapter exposes REQUIRES (the modules it
+needs, checked without importing them) and prepare(method, x, w, stride,
+padding, threads) with the contract of bnnbench.conv.prepare.
+"""
+import importlib
+import importlib.util
+
+INSTALL_HINT = "pip install 'bnnbench[peers]' (Linux x86_64/aarch64, Python 3.9-3.11)"
+
+# Layer methods of the peers, as bnnbench.conv.ConvMethod fields.
+METHODS = (
+    dict(name="lce_bconv2d", kind="xnor", word_bits=None, parallel=True, needs_openmp=False,
+         engine="lce", description="Larq Compute Engine LceBconv2d, default kernel "
+                                   "(portable C++ on x86)"),
+    dict(name="lce_bconv2d_indirect", kind="xnor", word_bits=None, parallel=True,
+         needs_openmp=False, engine="lce",
+         description="Larq Compute Engine LceBconv2d with use_indirect_bgemm=True"),
+    dict(name="tflite_conv2d", kind="float", word_bits=None, parallel=True, needs_openmp=False,
+         engine="tflite", description="TF Lite float Conv2D (XNNPACK)"),
+)
+ENGINES = {"lce": "Larq Compute Engine", "tflite": "TF Lite"}
+
+
+def _adapter(engine):
+    return importlib.import_module(f"{__name__}.{engine}")
+
+
+def missing(engine):
+    """None if `engine` can run here, else a one-line reason."""
+    for module in _adapter(engine).REQUIRES:
+        if importlib.util.find_spec(module) is None:
+            return f"{ENGINES[engine]} is not installed ({module} missing): {INSTALL_HINT}"
+    return None
+
+
+def prepare(engine, name, x, w, stride, padding, threads):
+    return _adapter(engine).prepare(name, x, w, stride, padding, threads)

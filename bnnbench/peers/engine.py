@@ -1,0 +1,36 @@
+"""What both peer adapters share: importing TensorFlow quietly with the
+Keras its converters need, caching converted models, and the timed call
+(copy the input in, invoke, copy the output out)."""
+import functools
+import hashlib
+import os
+
+
+def import_tensorflow():
+    # larq 0.14 and LCE's converter need Keras 2 (tf-keras) under TF 2.16;
+    # TF reads this variable once, on its first import.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    return tf
+
+
+def weights_key(w):
+    """A cache key for weights: converted models are reused across thread
+    counts and repeated calls with the same layer."""
+    return hashlib.sha1(w.tobytes()).hexdigest(), w.shape
+
+
+def cached(fn):
+    return functools.lru_cache(maxsize=16)(fn)
+
+
+def keras_layer_args(w, stride, padding):
+    f, kh, kw, _ = w.shape
+    return dict(filters=f, kernel_size=(kh, kw), strides=(stride, stride), padding=padding,
+                use_bias=False)
+
+
+def keras_kernel(w):
+    """OHWI -> Keras HWIO."""
+    return w.transpose(1, 2, 3, 0)

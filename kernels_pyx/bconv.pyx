@@ -1,0 +1,215 @@
+"""Whole convolution layers on NHWC feature maps: im2col and binary conv.
+
+Binary layers: the feature map is sign + bit-packed along channels once
+(pack_pixels: one pixel's C floats -> CW words), then output pixels are
+taken BNN_CONV_ROWS at a time: their bit-level im2col rows (kh x kw packed
+pixels each, padding pixels as a given word pattern) are built into a small
+per-thread buffer and every weight panel runs the xnor GEMM tile over them.
+The activations are the A operand (broadcast words) and the packed weights
+the panels, so the tiles write the [pixels, filters] output, which is NHWC,
+directly. Padding bits inside each pixel's last word are 0 in both operands.
+
+Float layers use the same im2col, over floats, into one full buffer for the
+BLAS (float_im2col).
+"""
+import numpy as np
+
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+from words cimport word_t
+
+cdef extern from "bnn_config.h":
+    int BNN_XNOR_MR
+    int BNN_PANEL_BITS
+    int BNN_CONV_ROWS
+
+cdef extern from "bnn_simd.h" nogil:
+    int BNN_XNOR_A_SPLIT
+    void bnn_xnor_split_a_u32(const uint32_t *a, Py_ssize_t kw, uint32_t *out)
+    void bnn_xnor_split_a_u64(const uint64_t *a, Py_ssize_t kw, uint64_t *out)
+    void bnn_xnor_tile_u32(const uint32_t *a, Py_ssize_t lda, int mr, const uint32_t *p,
+                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
+    void bnn_xnor_tile_u64(const uint64_t *a, Py_ssize_t lda, int mr, const uint64_t *p,
+                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
+    void bnn_pack_signs_u32(const float *x, Py_ssize_t n, uint32_t *out)
+    void bnn_pack_signs_u64(const float *x, Py_ssize_t n, uint64_t *out)
+
+ctypedef fused elem_t:
+    float
+    uint32_t
+    uint64_t
+
+
+cdef struct Geometry:
+    Py_ssize_t h, w, c          # input height, width, elements per pixel
+    Py_ssize_t ho, wo           # output height, width
+    int kh, kw, stride, pad_top, pad_left
+
+
+cdef void _im2col_rows(const elem_t *src, const Geometry *g, const elem_t *pad_pixel,
+                       Py_ssize_t n0, Py_ssize_t n1, elem_t *dst,
+                       Py_ssize_t ldd) noexcept nogil:
+    """Rows n0 .. n1-1 of the im2col matrix (row n: output pixel n in
+    (batch, y, x) order; columns (ky, kx, channel)) into dst, ldd apart.
+    A window row wholly inside the image is one copy of kw pixels."""
+    cdef Py_ssize_t n, b, rest, iy, ix, ix0, iy0, ky, kx
+    cdef Py_ssize_t c = g.c, kwc = g.kw * g.c, pix = g.ho * g.wo
+    cdef elem_t *seg
+    for n in range(n0, n1):
+        b = n // pix
+        rest = n - b * pix
+        iy0 = (rest // g.wo) * g.stride - g.pad_top
+        ix0 = (rest % g.wo) * g.stride - g.pad_left
+        for ky in range(g.kh):
+            iy = iy0 + ky
+            seg = dst + (n - n0) * ldd + ky * kwc
+            if 0 <= iy < g.h and ix0 >= 0 and ix0 + g.kw <= g.w:
+                memcpy(seg, src + ((b * g.h + iy) * g.w + ix0) * c, kwc * sizeof(elem_t))
+                continue
+            for kx in range(g.kw):
+                ix = ix0 + kx
+                if 0 <= iy < g.h and 0 <= ix < g.w:
+                    memcpy(seg + kx * c, src + ((b * g.h + iy) * g.w + ix) * c,
+                           c * sizeof(elem_t))
+                else:
+                    memcpy(seg + kx * c, pad_pixel, c * sizeof(elem_t))
+
+
+cdef Geometry _geometry(Py_ssize_t h, Py_ssize_t w, Py_ssize_t c, Py_ssize_t ho, Py_ssize_t wo,
+                        int kh, int kw, int stride, int pad_top, int pad_left):
+    cdef Geometry g
+    g.h, g.w, g.c, g.ho, g.wo = h, w, c, ho, wo
+    g.kh, g.kw, g.stride, g.pad_top, g.pad_left = kh, kw, stride, pad_top, pad_left
+    return g
+
+
+def float_im2col(const float[:, :, :, ::1] x, Py_ssize_t ho, Py_ssize_t wo, int kh,
+                        int kw, int stride, int pad_top, int pad_left, float[:, ::1] out,
+                        int threads=1):
+    """out (B*ho*wo, kh*kw*C): the im2col matrix of x (B, H, W, C), zero padding."""
+    cdef Geometry g = _geometry(x.shape[1], x.shape[2], x.shape[3], ho, wo, kh, kw, stride,
+                                pad_top, pad_left)
+    cdef Py_ssize_t n = out.shape[0], i, rows = 256, nblocks
+    cdef float[::1] zeros = np.zeros(max(1, x.shape[3]), dtype=np.float32)
+    if n == 0 or out.shape[1] == 0:
+        return
+    if n != x.shape[0] * ho * wo or out.shape[1] != kh * kw * x.shape[3]:
+        raise ValueError("im2col buffer does not match the layer")
+    nblocks = (n + rows - 1) // rows
+    with nogil:
+        if threads > 1:
+            for i in prange(nblocks, num_threads=threads, schedule="static"):
+                _im2col_rows(&x[0, 0, 0, 0], &g, &zeros[0], i * rows, min(n, i * rows + rows),
+                             &out[i * rows, 0], out.shape[1])
+        else:
+            for i in range(nblocks):
+                _im2col_rows(&x[0, 0, 0, 0], &g, &zeros[0], i * rows, min(n, i * rows + rows),
+                             &out[i * rows, 0], out.shape[1])
+
+
+def pack_pixels(const float[:, ::1] x, word_t[:, ::1] out, int threads=1):
+    """Sign + bit-pack each row of x (pixels, C) into out (pixels, ceil(C / W))."""
+    cdef Py_ssize_t i, n = x.shape[0], c = x.shape[1]
+    if n == 0 or c == 0:
+        return
+    with nogil:
+        if threads > 1:
+            for i in prange(n, num_threads=threads, schedule="static"):
+                if word_t is uint64_t:
+                    bnn_pack_signs_u64(&x[i, 0], c, &out[i, 0])
+                else:
+                    bnn_pack_signs_u32(&x[i, 0], c, &out[i, 0])
+        else:
+            for i in range(n):
+                if word_t is uint64_t:
+                    bnn_pack_signs_u64(&x[i, 0], c, &out[i, 0])
+                else:
+                    bnn_pack_signs_u32(&x[i, 0], c, &out[i, 0])
+
+
+cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pad_pixel,
+                       const word_t *panels, Py_ssize_t npanels, Py_ssize_t nrw,
+                       Py_ssize_t n0, Py_ssize_t n1,
+                       int32_t k, word_t *rows, word_t *split, int32_t *out,
+                       Py_ssize_t nf) noexcept nogil:
+    """Output pixels n0 .. n1-1: build their im2col rows, then every panel of
+    weights against every row tile of them."""
+    cdef Py_ssize_t kwords = g.kh * g.kw * g.c, lda = kwords, i, q, p, j0
+    cdef Py_ssize_t nrows = n1 - n0, psize = kwords * nrw
+    cdef int mr
+    cdef word_t *a = rows
+    _im2col_rows(packed, g, pad_pixel, n0, n1, rows, kwords)
+    if BNN_XNOR_A_SPLIT:
+        for i in range(nrows):
+            if word_t is uint64_t:
+                bnn_xnor_split_a_u64(rows + i * kwords, kwords, split + 2 * i * kwords)
+            else:
+                bnn_xnor_split_a_u32(rows + i * kwords, kwords, split + 2 * i * kwords)
+        a = split
+        lda = 2 * kwords
+    for p in range(npanels):
+        j0 = p * nrw
+        for i in range((nrows + BNN_XNOR_MR - 1) // BNN_XNOR_MR):
+            q = i * BNN_XNOR_MR
+            mr = <int>min(BNN_XNOR_MR, nrows - q)
+            if word_t is uint64_t:
+                bnn_xnor_tile_u64(a + q * lda, lda, mr, panels + p * psize, kwords,
+                                  out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k)
+            else:
+                bnn_xnor_tile_u32(a + q * lda, lda, mr, panels + p * psize, kwords,
+                                  out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k)
+
+
+def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):
+    """Shape of bconv's per-thread buffer: rows, then their nibble-split form
+    where the tiles want it."""
+    rows = rows or BNN_CONV_ROWS
+    return (threads, rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1))
+
+
+def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
+          const word_t[:, :, ::1] panels, int kh, int kw, int stride, int pad_top,
+          int pad_left, int k, int32_t[:, :, :, ::1] out, word_t[:, ::1] work,
+          int threads=1, Py_ssize_t rows=0):
+    """out (B, Ho, Wo, F) = k - 2 * popcount(window xor filter) per pixel.
+
+    packed (B, H, W, CW) is the packed feature map; pad_pixel (CW,) the words
+    a padding pixel reads as; panels (ceil(F/NR), kh*kw*CW, NR) the packed
+    weights; k = kh*kw*C the bits that count; work has work_shape() rows.
+    """
+    cdef Geometry g = _geometry(packed.shape[1], packed.shape[2], packed.shape[3], out.shape[1],
+                                out.shape[2], kh, kw, stride, pad_top, pad_left)
+    cdef Py_ssize_t kwords = kh * kw * packed.shape[3], nf = out.shape[3]
+    cdef Py_ssize_t n = out.shape[0] * out.shape[1] * out.shape[2], b, nblocks, t
+    cdef word_t *buf
+    rows = rows or BNN_CONV_ROWS
+    if n == 0 or nf == 0:
+        return
+    if panels.shape[1] != kwords or pad_pixel.shape[0] != packed.shape[3]:
+        raise ValueError("packed weights, feature map and padding pixel disagree")
+    if work.shape[0] < threads or work.shape[1] < rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1):
+        raise ValueError("work buffer too small")
+    if panels.shape[0] * panels.shape[2] < nf:
+        raise ValueError("fewer packed filters than output channels")
+    nblocks = (n + rows - 1) // rows
+    with nogil:
+        if threads > 1:
+            for b in prange(nblocks, num_threads=threads, schedule="static"):
+                t = threadid()
+                buf = &work[t, 0]
+                _bconv_block(&packed[0, 0, 0, 0], &g, &pad_pixel[0], &panels[0, 0, 0],
+                             panels.shape[0], panels.shape[2], b * rows,
+                             min(n, b * rows + rows), k, buf, buf + rows * kwords,
+                             &out[0, 0, 0, 0], nf)
+        else:
+            buf = &work[0, 0]
+            for b in range(nblocks):
+                _bconv_block(&packed[0, 0, 0, 0], &g, &pad_pixel[0], &panels[0, 0, 0],
+                             panels.shape[0], panels.shape[2], b * rows,
+                             min(n, b * rows + rows), k, buf, buf + rows * kwords,
+                             &out[0, 0, 0, 0], nf)
+
+
+def conv_rows():
+    return BNN_CONV_ROWS
