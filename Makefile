@@ -7,6 +7,14 @@ STAMP  := $(VENV)/.installed-stamp
 # alt-build below) must not make the next make reinstall.
 KERNEL_SOURCES := $(wildcard kernels_pyx/*.pyx kernels_pyx/*.pxd kernels_pyx/*.h) \
                   setup.py pyproject.toml
+# The peer engines (extra "peers": Larq Compute Engine, TensorFlow) where
+# their wheels exist: Linux x86_64, CPython 3.10-3.12. PEERS=0 skips them
+# (about 2 GB and 4 minutes to install; they pin numpy < 2).
+PEERS ?= $(shell $(PYTHON) -c "import platform, sys; \
+    print(int(platform.system() == 'Linux' and platform.machine() == 'x86_64' \
+    and (3, 10) <= sys.version_info[:2] <= (3, 12)))" 2>/dev/null || echo 0)
+comma := ,
+EXTRAS := test$(if $(filter 1,$(PEERS)),$(comma)peers)
 
 .PHONY: run test test-portable test-avx512-emulated test-avx2 verify clean help
 
@@ -23,7 +31,7 @@ help:
 $(STAMP): $(KERNEL_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $@
 
 # The sweep adds a run file to results/; the report then covers every run
@@ -54,14 +62,16 @@ sshd:
 	    || echo "could not install openssh-server: the fleet tests will skip"; \
 	fi
 
-# The exactness tests against a second build of the kernels in build/<name>:
+# The exactness tests (GEMM and whole layers) against a second build of the
+# kernels in build/<name>:
 # $(call alt-build,<name>,<env for setup.py>,<expected kernel path>).
 define alt-build
 	rm -rf build/$(1)
 	$(2) $(BIN)/python setup.py -q build --build-base build/$(1)/tmp \
 	    build_py --build-lib build/$(1)/lib build_ext --build-lib build/$(1)/lib
 	cd build/$(1) && BNNBENCH_EXPECT_PATH=$(3) PYTHONPATH=lib \
-	    ../../$(BIN)/python -m pytest -q -p no:cacheprovider ../../tests/test_exactness.py
+	    ../../$(BIN)/python -m pytest -q -p no:cacheprovider ../../tests/test_exactness.py \
+	    ../../tests/test_conv.py
 endef
 
 # Kernels built without native flags or intrinsics: what any gcc/clang

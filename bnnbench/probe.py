@@ -156,16 +156,20 @@ def peak_fraction(row, probe):
 
     Float rows are judged against the FMA peak, xnor rows against the
     popcount peak; rows that binarize their input inside the timed call
-    against the roofline: they must also read K*N float32 activations, so
-    they can go no faster than min(popcount peak, read bandwidth * bit-ops
-    per byte read)."""
+    against the roofline: they must also read K*N float32 activations (a
+    whole binary layer: its feature map, the row's read_bytes), so they can
+    go no faster than min(popcount peak, read bandwidth * bit-ops per byte
+    read)."""
     peaks = (probe or {}).get("threads", {}).get(str(row["threads"]))
     if not peaks or not row.get("gops"):
         return None
     peak = peaks.get("popcount_gops" if row["kind"] == "xnor" else "fma_gflops")
     method = kernels.BY_NAME.get(row.get("method"))
-    if peak and method and method.binarizes_input:
-        read, ops, nbytes = peaks.get("read_gbs"), row.get("ops"), 4 * row["K"] * row["N"]
+    # read_bytes: what a row's call must read (a whole layer's feature map).
+    nbytes = row.get("read_bytes") or (
+        4 * row["K"] * row["N"] if method and method.binarizes_input else None)
+    if peak and nbytes:
+        read, ops = peaks.get("read_gbs"), row.get("ops")
         if not (read and ops and nbytes):
             return None  # a probe from before read_gbs: no fair ceiling
         peak = min(peak, read * ops / nbytes)

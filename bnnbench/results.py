@@ -323,6 +323,8 @@ def runs_to_frame(runs):
         base.update(_flatten_host(run["host"]))
         for row in run["rows"]:
             rec = dict(base)
+            if run["kind"] == "sweep":
+                rec["level"] = "gemm"   # rows from before the layer level
             rec.update(row)
             records.append(rec)
     return pd.DataFrame.from_records(records)
@@ -333,15 +335,23 @@ def load_frame(paths, kinds=None):
 
 
 SHAPE_KEYS = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
+# Keys only layer rows have (level "conv"), and each level's float baseline.
+LAYER_KEYS = ["height", "width", "stride", "padding"]
+BASELINES = {"gemm": "float_blas", "conv": "conv_float_blas"}
 
 
-def add_speedups(df, baseline="float_blas"):
-    """speedup = baseline median / method median, inside one run, same shape
-    and thread count: ratios are never taken across runs or hosts."""
+def add_speedups(df, baseline=None):
+    """speedup = baseline median / method median, inside one run, same level,
+    shape and thread count: ratios are never taken across runs or hosts.
+    The baseline is the level's (BASELINES) unless one is given."""
     if df.empty:
         return df.assign(speedup=pd.Series(dtype=float))
-    keys = ["run_id"] + SHAPE_KEYS + ["threads"]
-    base = (df[df["method"] == baseline][keys + ["median_s"]]
+    if "level" not in df:
+        df = df.assign(level="gemm")
+    keys = ["run_id", "level"] + SHAPE_KEYS + [k for k in LAYER_KEYS if k in df] + ["threads"]
+    is_base = (df["method"] == baseline if baseline else
+               df["method"] == df["level"].map(BASELINES))
+    base = (df[is_base][keys + ["median_s"]]
             .rename(columns={"median_s": "baseline_median_s"}))
     out = df.merge(base, on=keys, how="left")
     out["speedup"] = out["baseline_median_s"] / out["median_s"]

@@ -6,7 +6,9 @@ timed, all steps of one shape in turns. Rows go to the RunWriter as soon as
 their shape is timed, so an interrupted sweep keeps every finished shape.
 """
 import time
+from dataclasses import dataclass
 from itertools import groupby
+from typing import Callable
 
 import numpy as np
 
@@ -21,6 +23,24 @@ from .verify import Reference
 BLAS_SETTLE_S = 0.3
 
 
+@dataclass(frozen=True)
+class Level:
+    """What the sweep needs from one level of work (GEMMs, whole layers):
+    its method registry, how to make a shape's operands (seeded), prepare a
+    method on them (untimed; returns the timed call) and check its output,
+    and what each row carries beyond the shape."""
+    name: str
+    methods: tuple                 # available method names, registry order
+    by_name: dict                  # name -> method record (.kind, .parallel)
+    baseline: str                  # the float method speedups are taken over
+    blas_methods: frozenset        # methods whose timed call runs the BLAS
+    make_operands: Callable        # (shape, seed) -> operands
+    prepare: Callable              # (name, operands, threads) -> timed call
+    reference: Callable            # (operands, seed) -> object with check(name, out)
+    shape_bytes: Callable          # shape -> peak bytes of one shape's steps
+    row_fields: Callable = lambda shape, name: {}
+
+
 def shape_bytes(shape):
     """Peak bytes a sweep step holds for one shape: operands, output,
     references and packed copies (float32 everywhere, int32 outputs)."""
@@ -28,21 +48,22 @@ def shape_bytes(shape):
     return 4 * (m * k + k * n) + 4 * 3 * m * n + 4 * m * k + k * n // 8 + 8 * m * 256
 
 
-def check_memory(shapes):
+def check_memory(shapes, level=None):
     for shape in shapes:
-        limits.check_memory(shape_bytes(shape), f"shape {shape.describe()}",
+        limits.check_memory((level or GEMM).shape_bytes(shape), f"shape {shape.describe()}",
                             "use fewer channels or a smaller batch")
 
 
-def plan(shapes, methods, threads_list):
+def plan(shapes, methods, threads_list, level=None):
     """(shape, threads, method) steps; one-thread methods run at threads=1 only,
-    and float_blas runs first at each thread count so speedups can be read."""
-    order = sorted(methods, key=lambda m: (m != "float_blas", kernels.METHODS.index(m)))
+    and the baseline runs first at each thread count so speedups can be read."""
+    level = level or GEMM
+    order = sorted(methods, key=lambda m: (m != level.baseline, level.methods.index(m)))
     steps = []
     for shape in shapes:
         for t in threads_list:
             for name in order:
-                if t == 1 or kernels.BY_NAME[name].parallel:
+                if t == 1 or level.by_name[name].parallel:
                     steps.append((shape, t, name))
     return steps
 
@@ -60,20 +81,22 @@ def make_operands(shape, seed):
     return a, b
 
 
-def _check_steps(shape, steps, a, b, ref, progress):
+def _check_steps(level, shape, steps, operands, ref, progress):
     """Prepare and verify each (threads, method) step of one shape; return
     its rows and the timed calls of those that passed (None for the rest)."""
     rows, runs = [], []
     for threads, name in steps:
-        method = kernels.BY_NAME[name]
+        method = level.by_name[name]
         if progress:
             progress.step(f"{name} threads={threads} channels={shape.channels} "
                           f"filters={shape.filters} kernel={shape.kernel}")
-        run = kernels.prepare(name, a, b, threads)
+        run = level.prepare(name, operands, threads)
         with kernels.blas_threads(threads):
             ok, err = ref.check(name, run())
-        rows.append(dict(method=name, kind=method.kind, threads=threads, **shape.fields(),
-                         ops=shape.ops, verified=ok, max_abs_error=err))
+        rows.append(dict(method=name, kind=method.kind, level=level.name, threads=threads,
+                         **shape.fields(), ops=shape.ops, verified=ok, max_abs_error=err,
+                         held_bytes=getattr(run, "held_bytes", None),
+                         **level.row_fields(shape, name)))
         runs.append(run if ok else None)
     return rows, runs
 
@@ -84,8 +107,9 @@ class _Turns:
     spinning: after a multi-threaded BLAS call or after a change of the
     BLAS thread count, which may wake its workers too (see BLAS_SETTLE_S)."""
 
-    def __init__(self, steps):
+    def __init__(self, steps, blas_methods=frozenset({"float_blas"})):
         self.steps = steps
+        self.blas_methods = blas_methods
         self.limit = None            # (threads, threadpool limit in force)
         self.blas_may_spin = True    # the checks just ran the BLAS
 
@@ -95,7 +119,7 @@ class _Turns:
             self.close()
             self.limit = (threads, kernels.blas_threads(threads))
             self.blas_may_spin = True  # restoring the limit passes through the default
-        if name == "float_blas":
+        if name in self.blas_methods:
             self.blas_may_spin |= threads > 1
         elif self.blas_may_spin:
             time.sleep(BLAS_SETTLE_S)
@@ -145,7 +169,7 @@ def _check_peaks(rows, writer, peaks, progress):
 
 
 def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None,
-              monitor=None):
+              monitor=None, level=None):
     """Measure every step; write each row; return the rows that failed checks.
 
     The steps of one shape (all methods, all thread counts) are checked
@@ -156,15 +180,17 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
     suspect or noisy. A shape's rows are written together when its timing
     ends: an interrupt loses at most the shape in progress.
     """
+    level = level or GEMM
     failed = []
     monitor = monitor or load.LoadMonitor()
     for shape, group in groupby(steps, key=lambda step: step[0]):
         shape_steps = [(threads, name) for _, threads, name in group]
         before = monitor.snapshot()
-        a, b = make_operands(shape, seed)
-        rows, runs = _check_steps(shape, shape_steps, a, b, Reference(a, b, seed=seed), progress)
+        operands = level.make_operands(shape, seed)
+        rows, runs = _check_steps(level, shape, shape_steps, operands,
+                                  level.reference(operands, seed), progress)
         timed = [i for i, run in enumerate(runs) if run]
-        turns = _Turns([shape_steps[i] for i in timed])
+        turns = _Turns([shape_steps[i] for i in timed], level.blas_methods)
         if progress and timed:
             progress.note(f"timing {len(timed)} rows of {shape.describe()} in turns")
         checks_load = monitor.since(before)
@@ -199,3 +225,10 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
             if progress:
                 progress.advance()
     return failed
+
+
+GEMM = Level(
+    name="gemm", methods=kernels.METHODS, by_name=kernels.BY_NAME, baseline="float_blas",
+    blas_methods=frozenset({"float_blas"}), make_operands=make_operands,
+    prepare=lambda name, operands, threads: kernels.prepare(name, *operands, threads),
+    reference=lambda operands, seed: Reference(*operands, seed=seed), shape_bytes=shape_bytes)

@@ -3,12 +3,12 @@ import argparse
 import json
 import sys
 
-from .. import hostinfo, kernels, load, probe, shapes, trust
+from .. import conv_shapes, hostinfo, kernels, load, probe, shapes, trust
 from ..errors import BnnbenchError
 from ..progress import Progress
 from ..results import RunWriter, new_run, runs_to_frame
 from ..summary import format_table, sweep_table
-from ..sweep import check_memory, plan, run_steps
+from ..sweep import GEMM, check_memory, plan, run_steps
 from .interrupt import keep_rows_on_interrupt
 from .options import add_format, int_list, non_negative_float, positive_int, seed, thread_list
 
@@ -36,6 +36,18 @@ def register(sub):
                    help=f"images per batch (default: {shapes.DEFAULT_BATCH})")
     p.add_argument("--out-size", type=positive_int, default=shapes.DEFAULT_OUT_SIZE,
                    help=f"output height = width (default: {shapes.DEFAULT_OUT_SIZE})")
+    p.add_argument("--level", type=parse_levels, default=("gemm",), metavar="LIST",
+                   help="gemm (convolutions lowered to GEMM, the default), conv (whole "
+                        "layers from the float NHWC feature map, with peer engines when "
+                        "installed), or gemm,conv")
+    p.add_argument("--stride", type=positive_int, default=1,
+                   help="layer level: stride of the window (default: 1)")
+    p.add_argument("--padding", choices=conv_shapes.PADDINGS, default="valid",
+                   help="layer level: 'same' pads with +1 for binary layers (LCE's one-padding) "
+                        "and 0 for float ones (default: valid)")
+    p.add_argument("--preset", choices=("dabnn",), default=None,
+                   help="layer level: daBNN's four 3x3 layers at batch 1 (56x56x64, 28x28x128, "
+                        "14x14x256, 7x7x512, filters = channels, same padding)")
     p.add_argument("--threads", type=thread_list, default=None, metavar="LIST",
                    help="thread counts (default: 1 and the number of cores); one-thread "
                         "methods run at 1 only")
@@ -70,15 +82,49 @@ def _pick(value, quick, key, default):
     return QUICK[key] if quick else default
 
 
-def parse_methods(text):
+def parse_levels(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in ("gemm", "conv")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"levels are gemm and conv, got {text!r}")
+    return tuple(dict.fromkeys(names))
+
+
+def _levels(names):
+    levels = {"gemm": GEMM}
+    if "conv" in names:
+        from ..conv_sweep import LAYER   # imports the layer registry only when asked
+        levels["conv"] = LAYER
+    return [levels[n] for n in names]
+
+
+def parse_methods(text, levels=(GEMM,)):
+    """Methods per level: all available by default; a name belongs to the
+    level whose registry has it (one-line error if none offers it)."""
     if text is None:
-        return list(kernels.METHODS)
+        return {lv.name: list(lv.methods) for lv in levels}
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise BnnbenchError("--methods is empty")
-    for n in names:
-        kernels.method(n)
-    return list(dict.fromkeys(names))
+    chosen = {lv.name: [] for lv in levels}
+    for n in dict.fromkeys(names):
+        level = next((lv for lv in levels if n in lv.by_name), None)
+        if level is None:
+            kernels.method(n)   # the GEMM registry's one-line error
+        if level.name == "conv":
+            from .. import conv
+            conv.method(n)      # unavailable peers: which package to install
+        else:
+            kernels.method(n)
+        chosen[level.name].append(n)
+    return chosen
+
+
+def _layer_grid(args, channels, batch):
+    if args.preset == "dabnn":
+        return conv_shapes.dabnn_grid(args.batch or 1)
+    return conv_shapes.grid(channels, args.filters, args.kernel, batch, args.out_size,
+                            args.stride, args.padding)
 
 
 def wait_for_quiet(seconds, progress, command):
@@ -100,14 +146,24 @@ def run(args):
     min_time = _pick(args.min_time, args.quick, "min_time", 0.5)
     repeat = _pick(args.repeat, args.quick, "repeat", 5)
     threads = args.threads or tuple(hostinfo.default_threads())
-    methods = parse_methods(args.methods)
-    grid = shapes.grid(channels, args.filters, args.kernel, batch, args.out_size)
-    check_memory(grid)
-    steps = plan(grid, methods, threads)
+    levels = _levels(args.level)
+    methods = parse_methods(args.methods, levels)
+    work = []   # (level, steps)
+    for level in levels:
+        if level.name == "gemm":
+            grid = shapes.grid(channels, args.filters, args.kernel, batch, args.out_size)
+        else:
+            grid = _layer_grid(args, channels, batch)
+        check_memory(grid, level)
+        if methods[level.name]:
+            work.append((level, plan(grid, methods[level.name], threads, level)))
+    steps = [step for _, level_steps in work for step in level_steps]
     settings = {"channels": list(channels), "filters": list(args.filters),
                 "kernel": list(args.kernel), "batch": batch, "out_size": args.out_size,
-                "threads": list(threads), "methods": methods, "min_time": min_time,
-                "repeat": repeat, "seed": args.seed, "quick": args.quick}
+                "threads": list(threads), "methods": [m for ms in methods.values() for m in ms],
+                "min_time": min_time, "repeat": repeat, "seed": args.seed, "quick": args.quick,
+                "level": list(args.level), "stride": args.stride, "padding": args.padding,
+                "preset": args.preset}
     host = hostinfo.fingerprint(args.label)
     writer = RunWriter(new_run("sweep", host, settings), args.out)
     progress = Progress(len(steps), quiet=args.quiet)
@@ -121,8 +177,10 @@ def run(args):
                 progress.warn(f"the probe is unreliable: {host['probe']['unreliable']}; "
                               f"%peak figures of this run are not to be trusted")
             writer.save()
-        failed = run_steps(steps, writer, min_time, repeat, seed=args.seed, progress=progress,
-                           peaks=host.get("probe"))
+        failed = []
+        for level, level_steps in work:
+            failed += run_steps(level_steps, writer, min_time, repeat, seed=args.seed,
+                                progress=progress, peaks=host.get("probe"), level=level)
     progress.close()
     line = trust.attach_verdict(writer.run, "sweep", evidence)
     writer.finish("failed" if failed else "complete")
@@ -130,13 +188,29 @@ def run(args):
         json.dump(writer.run, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(format_table(sweep_table(runs_to_frame([writer.run]))))
+        print(_tables(runs_to_frame([writer.run])))
     print(f"run file: {writer.path}", file=sys.stderr)
     print(line, file=sys.stderr)
     if failed:
         for row in failed:
-            print(f"bnnbench sweep: error: {row['method']} threads={row['threads']} "
-                  f"M={row['M']} N={row['N']} K={row['K']} gave a wrong result "
+            print(f"bnnbench sweep: error: {row['level']} {row['method']} "
+                  f"threads={row['threads']} M={row['M']} N={row['N']} K={row['K']} gave a wrong result "
                   f"(max error {row['max_abs_error']:g}); not timed", file=sys.stderr)
         return 1
     return 0
+
+
+def _tables(df):
+    """The GEMM table, then the layer table when the run has layer rows."""
+    if df.empty:
+        return format_table(df)
+    parts = []
+    gemm = df[df["level"] == "gemm"]
+    if not gemm.empty:
+        parts.append(format_table(sweep_table(gemm)))
+    layers = df[df["level"] == "conv"]
+    if not layers.empty:
+        from ..conv_sweep import layer_table
+        parts.append("whole layers (speedups over conv_float_blas and the best float layer "
+                     "method, same run and threads):\n" + format_table(layer_table(layers)))
+    return "\n\n".join(parts)

@@ -32,6 +32,7 @@ def _flatbuffer(x_shape, key, stride, padding, w_bytes):
 
 
 def prepare(name, x, w, stride, padding, threads):
+    import_tensorflow()   # first: importing LCE imports TensorFlow
     from larq_compute_engine.tflite.python.interpreter import Interpreter
     model = _flatbuffer(x.shape, weights_key(w), stride, padding, w.tobytes())
     try:
