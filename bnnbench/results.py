@@ -349,15 +349,19 @@ def add_speedups(df, baseline=None):
     if "level" not in df:
         df = df.assign(level="gemm")
     keys = ["run_id", "level"] + SHAPE_KEYS + [k for k in LAYER_KEYS if k in df] + ["threads"]
-    is_base = (df["method"] == baseline if baseline else
-               df["method"] == df["level"].map(BASELINES))
-    base = (df[is_base][keys + ["median_s"]]
+    base = (df[_is_baseline(df, baseline)][keys + ["median_s"]]
             .rename(columns={"median_s": "baseline_median_s"}))
     out = df.merge(base, on=keys, how="left")
     out["speedup"] = out["baseline_median_s"] / out["median_s"]
     if "verified" in out:
         out.loc[out["verified"] != True, "speedup"] = float("nan")  # noqa: E712
     return _add_intervals(out.drop(columns="baseline_median_s"), keys, baseline)
+
+
+def _is_baseline(df, baseline=None):
+    if baseline:
+        return df["method"] == baseline
+    return df["method"] == df["level"].map(BASELINES)
 
 
 def _add_intervals(df, keys, baseline):
@@ -370,16 +374,18 @@ def _add_intervals(df, keys, baseline):
     todo = df["speedup_noisy"].isna() & df["speedup"].notna()
     if not todo.any() or "samples_s" not in df:
         return df
-    base = {tuple(r[k] for k in keys): r for r in
-            df[df["method"] == baseline].to_dict("records")}
+    def key(r):   # NaN (a GEMM row's missing layer keys) never equals itself
+        return tuple(None if isinstance(r[k], float) and math.isnan(r[k]) else r[k]
+                     for k in keys)
+    base = {key(r): r for r in df[_is_baseline(df, baseline)].to_dict("records")}
     for i in df.index[todo]:
         row = df.loc[i]
-        b = base.get(tuple(row[k] for k in keys))
+        b = base.get(key(row))
         if b is None:
             continue
         low, high = trust.ratio_interval(b.get("samples_s"), row["samples_s"])
         df.at[i, "speedup_low"], df.at[i, "speedup_high"] = low, high
-        wide = row["method"] != baseline and trust.interval_is_wide(low, high)
+        wide = row["method"] != b["method"] and trust.interval_is_wide(low, high)
         df.at[i, "speedup_noisy"] = bool(b.get("noisy") is True or row.get("noisy") is True
                                          or wide)
     return df

@@ -213,7 +213,8 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
             rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)
         busy = load.is_busy(shape_load)
         trust.annotate_shape(rows, shape_load, busy,
-                             peak_trusted=not (peaks or {}).get("unreliable"))
+                             peak_trusted=not (peaks or {}).get("unreliable"),
+                             baseline=level.baseline)
         if progress and busy:
             progress.warn(f"host busy while timing {shape.describe()}: "
                           f"{load.describe(shape_load)}; its rows are marked busy")

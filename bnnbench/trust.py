@@ -113,14 +113,14 @@ def suspect_reasons(rows, peak_trusted=True):
     return reasons
 
 
-def annotate_shape(rows, load=None, busy=False, peak_trusted=True):
+def annotate_shape(rows, load=None, busy=False, peak_trusted=True, baseline=BASELINE):
     """Add the trust fields to the rows of one shape (all its methods and
     thread counts, as the sweep times them together): load and busy, the
-    speedup interval over the BLAS at the same thread count, suspect and its
-    reason, and speedup_noisy, which sums them up."""
+    speedup interval over the baseline (the BLAS) at the same thread count,
+    suspect and its reason, and speedup_noisy, which sums them up."""
     reasons = suspect_reasons(rows, peak_trusted)
     base = {r["threads"]: r for r in rows
-            if r["method"] == BASELINE and r.get("verified") and r.get("median_s")}
+            if r["method"] == baseline and r.get("verified") and r.get("median_s")}
     for row in rows:
         row["load"] = load
         row["busy"] = bool(busy)
