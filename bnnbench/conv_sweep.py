@@ -117,7 +117,7 @@ def layer_table(df):
     df = (df.assign(_m=df["method"].map(order))
           .sort_values(["filters", "kernel", "stride", "height", "channels", "threads", "_m"]))
     cols = {
-        "input": [f"{b}x{h}x{w}x{c}" for b, h, w, c in
+        "input": [f"{int(b)}x{int(h)}x{int(w)}x{int(c)}" for b, h, w, c in
                   zip(df["batch"], df["height"], df["width"], df["channels"])],
         "filters": df["filters"], "k": df["kernel"], "s": df["stride"], "pad": df["padding"],
         "threads": df["threads"], "method": df["method"],

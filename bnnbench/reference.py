@@ -12,13 +12,30 @@ BMXNET = "BMXNet (Yang, Fritzsche, Bartz, Meinel; ACM MM 2017, arXiv 1705.09864)
 DABNN = "daBNN (Zhang et al.; ACM MM 2019, arXiv 1908.05858)"
 WRITEUPS = "CIFAR-10 write-ups the project was seeded with (CNTK layer semantics)"
 HOST = "side-by-side measurement on the project's CI/development host"
+DABNN_CHART = "daBNN README chart (JDAI-CV/dabnn, images/comparison_en.png)"
+LCE_README = ("Larq Compute Engine README (larq/compute-engine, Performance tables; "
+              "lce_benchmark_model, measured 2022-04-20)")
 SHORT = {BMXNET: "BMXNet 2017", DABNN: "daBNN 2019", WRITEUPS: "CIFAR-10 write-ups",
-         HOST: "CI host"}
+         HOST: "CI host", DABNN_CHART: "daBNN README", LCE_README: "LCE README"}
 
 BMXNET_GEMM = ("M=64 (filters), N=12800 (batch 200, 8x8 output), K=5*5*input_channels, "
                "measured inside a convolution layer")
 BMXNET_HOST = "Intel 2.50 GHz x 4 cores with popcnt (SSE4.2), 8 GB RAM, Ubuntu 16.04 64-bit"
 PIXEL = "Google Pixel 1, armv8 assembly kernels"
+PIXEL_1T = "Google Pixel 1, single thread"
+PI4 = "Raspberry Pi 4B at 1.5 GHz"
+# daBNN's chart, ms per engine: Caffe float / BMXNet binary / TF Lite float / daBNN.
+DABNN_CHART_MS = (
+    ("3x3 conv, input 56x56x64", (72.5, 28.9, 11.7, 1.28)),
+    ("3x3 conv, input 28x28x128", (70.7, 17.8, 10.3, 0.95)),
+    ("3x3 conv, input 14x14x256", (69.8, 12.7, 10.8, 0.97)),
+    ("3x3 conv, input 7x7x512", (69.8, 9.2, 10.7, 1.25)),
+    ("Bi-Real Net 18", (1309, 396, 220, 61.3)),
+)
+DABNN_ENGINES = ("Caffe float", "BMXNet binary", "TF Lite float", "daBNN binary")
+# LCE's Pi 4B model latencies: (model, top-1 %, ms on 1 thread, ms on 4 threads).
+LCE_PI4 = (("QuickNetSmall", 59.4, 27.7, 12.1), ("QuickNet", 63.3, 45.0, 20.8),
+           ("QuickNetLarge", 66.9, 77.0, 31.7))
 K80 = "Tesla K80"
 CI_HOST = ("2 cores of an Intel Xeon with AVX-512 (incl. AVX512_VPOPCNTDQ, AVX512_BITALG), "
            "24 GiB RAM, numpy with OpenBLAS; one thread each, in one process")
@@ -97,6 +114,17 @@ FIGURES = (
            "gemm_speedup", 25, "x", True, hardware=CI_HOST, conditions=CI_SHAPE),
 )
 
+# Published layer and model latencies (the report's published table; never
+# mixed with measurements).
+FIGURES += tuple(
+    Figure(DABNN_CHART, f"{subject}, {engine}", "latency", ms, "ms", hardware=PIXEL_1T,
+           conditions="batch 1" if subject != "Bi-Real Net 18" else None)
+    for subject, values in DABNN_CHART_MS for engine, ms in zip(DABNN_ENGINES, values))
+FIGURES += tuple(
+    Figure(LCE_README, f"{model} ({top1} % top-1)", "latency", ms, "ms", hardware=PI4,
+           conditions=f"{threads} thread{'s' if threads > 1 else ''}, per image")
+    for model, top1, one, four in LCE_PI4 for threads, ms in ((1, one), (4, four)))
+
 COLUMNS = tuple(Figure.__dataclass_fields__) + ("where",)
 
 # Where in its source a reader finds each figure: the paper and its table or
@@ -129,6 +157,10 @@ def where(figure):
         if figure.subject.startswith("nnc-"):
             return _CEDRO
         return _QIITA_CNTK
+    if figure.source == DABNN_CHART:
+        return "github.com/JDAI-CV/dabnn, README.md: images/comparison_en.png"
+    if figure.source == LCE_README:
+        return "github.com/larq/compute-engine, README.md: Performance (Raspberry Pi 4B table)"
     return None
 
 

@@ -70,3 +70,16 @@ def test_best_float_is_the_fastest_float_of_the_group():
     assert out.loc["conv_xnor_64", "speedup_best_float"] == 4.0
     table = layer_table(df).set_index("method")
     assert table.loc["conv_xnor_64", "vs_conv_float_blas"] == 8.0
+
+
+def test_report_has_a_layer_section_first(tmp_path):
+    out = tmp_path / "res"
+    proc = bnnbench("sweep", "--level", "gemm,conv", "--channels", "8", "--batch", "2",
+                    "--threads", "1", "--methods", "float_blas,xnor_64,conv_float_blas,conv_xnor_64",
+                    "--out", str(out), *FAST)
+    assert proc.returncode == 0, proc.stderr
+    proc = bnnbench("report", str(out), "--out", str(tmp_path / "rep"))
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "Whole layers" in page and "faster than the best float layer" in page
+    assert page.index("Whole layers") < page.index("At a glance")

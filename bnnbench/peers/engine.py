@@ -10,8 +10,9 @@ def import_tensorflow():
     # larq 0.14 and LCE's converter need Keras 2 (tf-keras) under TF 2.16;
     # TF reads this variable once, on its first import.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # its C++ start-up noise
     import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")   # converter chatter about unbuilt metrics
     return tf
 
 

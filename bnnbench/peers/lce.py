@@ -25,7 +25,7 @@ def _flatbuffer(x_shape, key, stride, padding, w_bytes):
     inp = tf.keras.Input(shape=x_shape[1:], batch_size=x_shape[0])
     layer = lq.layers.QuantConv2D(**keras_layer_args(w, stride, padding), pad_values=1.0,
                                   input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                                  kernel_constraint=None)
+                                  kernel_constraint="weight_clip")  # training only; quiets larq
     model = tf.keras.Model(inp, layer(inp))
     layer.set_weights([keras_kernel(w)])
     return lce.convert_keras_model(model)

@@ -471,8 +471,13 @@ def load(paths, all_runs=False):
             rt = run_trust(run)
             frame = _run_frame(run)
             if run["kind"] == "sweep" and not frame.empty:
-                frame = mark_shaky(results.add_speedups(_clean_sweep(frame)))
-                frame = _drop_peaks_of_unreliable_probe(frame, rt)
+                from .layers import split
+                frame, layer = split(frame)   # whole-layer rows: their own section
+                if not layer.empty:
+                    frames.setdefault("layer", []).append(results.add_speedups(layer))
+                if not frame.empty:
+                    frame = mark_shaky(results.add_speedups(_clean_sweep(frame)))
+                    frame = _drop_peaks_of_unreliable_probe(frame, rt)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             # Valid by the schema yet still unusable (e.g. a column of mixed types).
             _skip(skipped, run["_path"], f"rows could not be read ({type(exc).__name__}: "

@@ -777,6 +777,9 @@ def build(ds):
     problems = []
     # The answer first (per host, then across hosts); the evidence after it.
     head = [safely(glance, ds, problems=problems), safely(comparison, ds, problems=problems)]
+    if ds.other.get("layer") is not None:   # whole layers lead when a run has them
+        from . import layers
+        head.insert(0, safely(layers.section, ds, problems=problems))
     rooms = [safely(room, ds, row, i, problems=problems,
                     about=f" of host {row['host_label']!r} ({', '.join(_files_of(ds, row))})")
              for i, (_, row) in enumerate(ds.hosts.iterrows())]
