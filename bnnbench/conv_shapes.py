@@ -25,8 +25,16 @@ DEFAULT_OUT_SIZE = 8   # BMXNet's layer: 12x12 input, 5x5 valid -> 8x8
 DABNN_LAYERS = ((56, 64), (28, 128), (14, 256), (7, 512))
 
 
+def _explicit(padding):
+    return isinstance(padding, int) and not isinstance(padding, bool)
+
+
 def output_size(size, kernel, stride, padding):
-    """(output size, padding before) along one axis; the rest pads after."""
+    """(output size, padding before) along one axis; the rest pads after.
+    An int pads that many pixels on every side (a model's explicit padding)."""
+    if _explicit(padding):
+        padded = size + 2 * padding
+        return (padded - kernel) // stride + 1 if padded >= kernel else 0, padding
     if padding == "valid":
         return (size - kernel) // stride + 1 if size >= kernel else 0, 0
     out = -(-size // stride)
@@ -96,8 +104,8 @@ class LayerShape:
 
 def layer_geometry(x_shape, w_shape, stride, padding):
     """(Ho, Wo, pad_top, pad_left) of a layer, or a one-line BnnbenchError."""
-    if padding not in PADDINGS:
-        raise BnnbenchError(f"padding must be 'valid' or 'same', got {padding!r}")
+    if not (padding in PADDINGS or (_explicit(padding) and padding >= 0)):
+        raise BnnbenchError(f"padding must be 'valid', 'same' or pixels >= 0, got {padding!r}")
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise BnnbenchError(f"stride must be an integer >= 1, got {stride!r}")
     b, h, w, c = x_shape
@@ -129,6 +137,3 @@ def dabnn_grid(batch=1):
     """daBNN's four 3x3 layers, batch 1, same padding, filters = channels."""
     return [LayerShape(c, c, 3, batch, s, s, 1, "same") for s, c in DABNN_LAYERS]
 
-
-def layer_ops(x_shape, w_shape, ho, wo):
-    return 2 * w_shape[0] * x_shape[0] * ho * wo * math.prod(w_shape[1:])

@@ -11,6 +11,11 @@ binary method; float layers (the first and last, by the binarization policy)
 are not, because a binary network runs them in float too: the binary total
 counts their float_blas time. Measuring (verify each output exactly, then
 time with warm-up and adaptive repeats) is the sweep's own step, reused.
+
+At the layer level (--level conv) each layer is instead timed as a whole
+layer from its float NHWC input (bnnbench.conv): conv_float_blas is the
+baseline and the binary candidates are conv_xnor_* methods; a dense layer
+is a 1x1 conv over a 1x1 input with its input features as channels.
 """
 from dataclasses import asdict, dataclass
 
@@ -21,6 +26,18 @@ from .models import Conv, resolve
 BASELINE = "float_blas"
 DEFAULT_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
 DEFAULT_BATCH = 16
+# Per level: the float baseline timed on every layer and the default binary
+# candidates.
+BASELINES = {"gemm": BASELINE, "conv": "conv_float_blas"}
+LEVEL_DEFAULTS = {"gemm": DEFAULT_METHODS, "conv": ("conv_xnor_64", "conv_xnor_64_omp")}
+
+
+def _registry(level):
+    """(method lookup raising one-line errors, name -> method, available names)."""
+    if level == "conv":
+        from . import conv
+        return conv.method, conv.BY_NAME, conv.CONV_METHODS
+    return kernels.method, kernels.BY_NAME, kernels.METHODS
 
 
 @dataclass(frozen=True)
@@ -67,54 +84,113 @@ def layer_gemms(model, batch):
     return out
 
 
-def check_methods(methods):
+@dataclass(frozen=True)
+class LayerConv:
+    """One layer as a whole conv layer (the layer sweep's shape interface)."""
+    model: str
+    layer: str
+    type: str
+    binary: bool
+    channels: int
+    filters: int
+    kernel: int
+    batch: int
+    height: int
+    width: int
+    stride: int
+    padding: object    # "valid", "same" or pixels on every side
+    M: int
+    K: int
+    N: int
+
+    @property
+    def ops(self):
+        return 2 * self.M * self.N * self.K
+
+    @property
+    def feature_map_bytes(self):
+        return 4 * self.batch * self.height * self.width * self.channels
+
+    def fields(self):
+        return asdict(self)
+
+    def describe(self):
+        return f"{self.model}.{self.layer} (M={self.M} N={self.N} K={self.K})"
+
+
+def layer_convs(model, batch):
+    """Every conv and dense layer of `model` as a LayerConv for `batch` images."""
+    if batch < 1:
+        raise BnnbenchError(f"batch must be >= 1, got {batch}")
+    specs = {layer.name: layer for layer in model.layers}
+    out = []
+    for info in resolve(model):
+        if info.gemm is None:
+            continue
+        m, k, n_per_image = info.gemm
+        spec = specs[info.name]
+        if isinstance(spec, Conv):
+            c, h, w = info.in_shape
+            geometry = (c, spec.kernel, h, w, spec.stride, spec.padding)
+        else:   # dense: a 1x1 conv over a 1x1 input of k channels
+            geometry = (k, 1, 1, 1, 1, "valid")
+        c, kernel, h, w, stride, padding = geometry
+        out.append(LayerConv(model.name, info.name, info.type, info.binary, c, m, kernel,
+                             batch, h, w, stride, padding, m, k, batch * n_per_image))
+    return out
+
+
+def check_methods(methods, level="gemm"):
     """The binary candidates: xnor-kind methods available in this build."""
+    lookup, _, _ = _registry(level)
     if not methods:
         raise BnnbenchError("no binary methods to profile")
     for name in methods:
-        if kernels.method(name).kind != "xnor":
-            raise BnnbenchError(f"{name!r} is not a binary method; {BASELINE} is always the "
-                                f"float baseline, the others must be xnor methods")
+        if lookup(name).kind != "xnor":
+            raise BnnbenchError(f"{name!r} is not a binary method; {BASELINES[level]} is always "
+                                f"the float baseline, the others must be xnor methods")
     return list(dict.fromkeys(methods))
 
 
-def default_methods():
-    return [m for m in DEFAULT_METHODS if m in kernels.METHODS]
+def default_methods(level="gemm"):
+    return [m for m in LEVEL_DEFAULTS[level] if m in _registry(level)[2]]
 
 
-def plan(gemms, methods, threads_list):
-    """(layer, threads, method) steps: float_blas first for every layer and
-    thread count, then the binary methods on binary layers; one-thread
-    methods at threads=1 only."""
+def plan(gemms, methods, threads_list, level="gemm"):
+    """(layer, threads, method) steps: the float baseline first for every
+    layer and thread count, then the binary methods on binary layers;
+    one-thread methods at threads=1 only."""
+    by_name, baseline = _registry(level)[1], BASELINES[level]
     steps = []
     for g in gemms:
         for t in threads_list:
-            steps.append((g, t, BASELINE))
+            steps.append((g, t, baseline))
             if g.binary:
-                steps += [(g, t, m) for m in methods if t == 1 or kernels.BY_NAME[m].parallel]
+                steps += [(g, t, m) for m in methods if t == 1 or by_name[m].parallel]
     return steps
 
 
-def totals(rows, methods, threads_list):
+def totals(rows, methods, threads_list, level="gemm"):
     """Whole-network float and binary time per (method, threads).
 
     float_s sums float_blas over every layer. A binary method's binary_s sums
     that method on the binary layers and float_blas on the float layers. A
     total with a missing or unverified layer is left out, never guessed.
     """
+    by_name, baseline = _registry(level)[1], BASELINES[level]
     times = {(r["layer"], r["method"], r["threads"]): r["median_s"] for r in rows
              if r.get("verified") is True and r.get("median_s") is not None}
     layers = list(dict.fromkeys((r["layer"], r["binary"]) for r in rows))
     out = []
     for t in threads_list:
-        base = [times.get((name, BASELINE, t)) for name, _ in layers]
+        base = [times.get((name, baseline, t)) for name, _ in layers]
         if None in base:
             continue
         float_s = sum(base)
         for m in methods:
-            if t > 1 and not kernels.BY_NAME[m].parallel:
+            if t > 1 and not by_name[m].parallel:
                 continue
-            parts = [times.get((name, m if binary else BASELINE, t)) for name, binary in layers]
+            parts = [times.get((name, m if binary else baseline, t)) for name, binary in layers]
             if None in parts:
                 continue
             binary_s = sum(parts)

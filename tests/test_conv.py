@@ -27,6 +27,8 @@ AWKWARD_LAYERS = [
     (1, 10, 13, 31, 1, 3, 2, "valid"),
     (2, 9, 9, 96, 40, 5, 2, "valid"),
     (1, 3, 17, 200, 19, 1, 2, "same"),
+    (2, 8, 9, 35, 6, 3, 2, 1),          # explicit padding (model specs)
+    (1, 6, 6, 70, 9, 5, 1, 2),
 ]
 
 
@@ -111,7 +113,7 @@ def f32(*shape):
     (lambda: bnnbench.conv2d("conv_xnor_64", f32(1, 3, 3, 2), f32(1, 3, 3, 1)), "channels differ"),
     (lambda: bnnbench.conv2d("conv_xnor_64", f32(1, 2, 2, 1), f32(1, 3, 3, 1)), "larger than"),
     (lambda: bnnbench.conv2d("conv_xnor_64", f32(1, 3, 3, 1), f32(1, 3, 3, 1), padding="full"),
-     "padding must be 'valid' or 'same'"),
+     "padding must be 'valid', 'same' or pixels"),
     (lambda: bnnbench.conv2d("conv_xnor_64", f32(1, 3, 3, 1), f32(1, 3, 3, 1), stride=0),
      "stride must be an integer >= 1"),
     (lambda: bnnbench.conv2d("conv_float_blas", f32(1, 3, 3, 1), f32(1, 3, 3, 1), threads=0),

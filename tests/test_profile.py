@@ -90,3 +90,15 @@ def test_cli_profile_table(tmp_path, capsys):
 def test_cli_profile_errors(tmp_path, capsys, args, message):
     assert main(["profile", *args, "--out", str(tmp_path), *FAST]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_layer_level_profile(tmp_path, capsys):
+    convs = {c.layer: c for c in profile.layer_convs(models.get_model("cntk-bnn"), 2)}
+    c = convs["bconv2"]
+    assert (c.channels, c.filters, c.kernel, c.height, c.binary) == (32, 128, 3, 15, True)
+    assert main(["profile", "cntk-bnn", "--level", "conv", "--out", str(tmp_path), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "conv_float_blas_ms" in out and "conv_xnor_64_x" in out
+    run = results.load_run(str(next(tmp_path.glob("*.json"))))
+    assert all(r["verified"] and r["level"] == "conv" for r in run["rows"])
+    assert {t["method"] for t in run["totals"]} == {"conv_xnor_64", "conv_xnor_64_omp"}

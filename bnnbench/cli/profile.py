@@ -7,7 +7,7 @@ import pandas as pd
 from .. import hostinfo, models, profile, trust
 from ..progress import Progress
 from ..results import RunWriter, new_run
-from ..sweep import check_memory, run_steps
+from ..sweep import GEMM, check_memory, run_steps
 from .interrupt import keep_rows_on_interrupt
 from .options import int_list, non_negative_float, positive_int, seed, thread_list
 
@@ -34,6 +34,10 @@ def register(sub):
                         f"{profile.DEFAULT_BATCH}: conv GEMMs keep N in the thousands while "
                         f"the largest model, bmxnet-resnet18-cifar10, profiles in about a "
                         f"minute on 2 cores; BMXNet's GEMM experiment used 200)")
+    p.add_argument("--level", choices=("gemm", "conv"), default="gemm",
+                   help="gemm: each layer as its im2col GEMM (float_blas baseline, default); "
+                        "conv: each layer as a whole layer from its float NHWC input "
+                        "(conv_float_blas baseline, conv_xnor_* methods)")
     p.add_argument("--threads", type=thread_list, default=None, metavar="LIST",
                    help="thread counts (default: 1 and the number of cores); one-thread "
                         "methods run at 1 only")
@@ -55,13 +59,13 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def _methods(text):
+def _methods(text, level):
     if text is None:
-        return profile.default_methods()
-    return profile.check_methods([n.strip() for n in text.split(",") if n.strip()])
+        return profile.default_methods(level)
+    return profile.check_methods([n.strip() for n in text.split(",") if n.strip()], level)
 
 
-def layer_table(rows, threads):
+def layer_table(rows, threads, baseline=profile.BASELINE):
     """Per layer at one thread count: float_blas time, each method's time and speedup."""
     df = pd.DataFrame([r for r in rows if r["threads"] == threads])
     if df.empty:
@@ -71,12 +75,12 @@ def layer_table(rows, threads):
     wide = df.pivot_table(index="layer", columns="method", values="ms", aggfunc="first")
     shape = df.drop_duplicates("layer").set_index("layer")[["binary", "M", "K", "N"]]
     out = shape.join(wide).reindex(order)
-    base = out.get(profile.BASELINE)
-    methods = [m for m in dict.fromkeys(df["method"]) if m != profile.BASELINE]
+    base = out.get(baseline)
+    methods = [m for m in dict.fromkeys(df["method"]) if m != baseline]
     table = pd.DataFrame({"layer": out.index, "binary": out["binary"].map({True: "yes",
                                                                            False: ""}),
                           "M": out["M"], "K": out["K"], "N": out["N"],
-                          f"{profile.BASELINE}_ms": base})
+                          f"{baseline}_ms": base})
     for m in methods:
         table[f"{m}_ms"] = out[m]
         table[f"{m}_x"] = base / out[m]
@@ -94,10 +98,11 @@ def _fmt(v):
 def print_tables(run_obj):
     rows = run_obj["rows"]
     settings = run_obj["settings"]
+    baseline = profile.BASELINES[settings.get("level", "gemm")]
     print(f"{settings['model']}: batch {settings['batch']}, times are medians in ms; "
-          f"_x = speedup over {profile.BASELINE} on the same layer and thread count")
+          f"_x = speedup over {baseline} on the same layer and thread count")
     for t in settings["threads"]:
-        table = layer_table(rows, t)
+        table = layer_table(rows, t, baseline)
         if table.empty:
             continue
         print(f"\nthreads={t}")
@@ -109,7 +114,7 @@ def print_tables(run_obj):
               f"a busy host makes totals less certain")
     tot = pd.DataFrame(run_obj["totals"])
     if not tot.empty:
-        print("\nwhole network (float layers timed with float_blas in both totals)")
+        print(f"\nwhole network (float layers timed with {baseline} in both totals)")
         tot = tot.assign(float_ms=tot["float_s"] * 1e3, binary_ms=tot["binary_s"] * 1e3)
         tot = tot[["threads", "method", "float_ms", "binary_ms", "speedup"]]
         print(tot.to_string(index=False, na_rep="-", formatters={c: _fmt for c in tot.columns}))
@@ -117,23 +122,27 @@ def print_tables(run_obj):
 
 def run(args):
     model = models.get_model(args.model)
-    methods = _methods(args.methods)
+    methods = _methods(args.methods, args.level)
     threads = args.threads or tuple(hostinfo.default_threads())
-    gemms = profile.layer_gemms(model, args.batch)
-    check_memory(gemms)
-    steps = profile.plan(gemms, methods, threads)
+    if args.level == "conv":
+        from ..conv_sweep import LAYER as level
+        layers = profile.layer_convs(model, args.batch)
+    else:
+        level, layers = GEMM, profile.layer_gemms(model, args.batch)
+    check_memory(layers, level)
+    steps = profile.plan(layers, methods, threads, args.level)
     settings = {"model": model.name, "batch": args.batch, "threads": list(threads),
-                "methods": [profile.BASELINE] + methods, "min_time": args.min_time,
-                "repeat": args.repeat, "seed": args.seed}
+                "methods": [profile.BASELINES[args.level]] + methods, "min_time": args.min_time,
+                "repeat": args.repeat, "seed": args.seed, "level": args.level}
     run_obj = new_run("profile", hostinfo.fingerprint(args.label), settings)
     run_obj["totals"] = []
     writer = RunWriter(run_obj, args.out)
     progress = Progress(len(steps), quiet=args.quiet)
     with keep_rows_on_interrupt("profile", writer, progress):
         failed = run_steps(steps, writer, args.min_time, args.repeat, seed=args.seed,
-                           progress=progress)
+                           progress=progress, level=level)
     progress.close()
-    run_obj["totals"] = profile.totals(run_obj["rows"], methods, threads)
+    run_obj["totals"] = profile.totals(run_obj["rows"], methods, threads, args.level)
     line = trust.attach_verdict(run_obj, "profile")
     writer.finish("failed" if failed else "complete")
     if args.format == "json":

@@ -9,6 +9,8 @@ padding, threads) with the contract of bnnbench.conv.prepare.
 import importlib
 import importlib.util
 
+from ..errors import BnnbenchError
+
 INSTALL_HINT = "pip install 'bnnbench[peers]' (Linux x86_64/aarch64, Python 3.9-3.11)"
 
 # Layer methods of the peers, as bnnbench.conv.ConvMethod fields.
@@ -38,4 +40,7 @@ def missing(engine):
 
 
 def prepare(engine, name, x, w, stride, padding, threads):
+    if padding not in ("valid", "same"):
+        raise BnnbenchError(f"{name}: {ENGINES[engine]} layers pad 'valid' or 'same' only, "
+                            f"not {padding!r}")
     return _adapter(engine).prepare(name, x, w, stride, padding, threads)

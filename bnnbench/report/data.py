@@ -332,9 +332,12 @@ def asv_speedups(df):
 
 
 def profile_speedups(df):
-    """Per layer: float_blas median / method median, same run and threads."""
+    """Per layer: the level's float baseline (float_blas; conv_float_blas for
+    whole layers) median / method median, same run and threads."""
     keys = ["run_id", "model", "layer", "batch", "threads"]
-    base = (df[(df["method"] == BASELINE) & df["verified"]][keys + ["median_s"]]
+    level = df["level"].fillna("gemm") if "level" in df else pd.Series("gemm", index=df.index)
+    is_base = df["method"] == level.map(results.BASELINES)
+    base = (df[is_base & df["verified"]][keys + ["median_s"]]
             .drop_duplicates(keys).rename(columns={"median_s": "_base"}))
     out = df.merge(base, on=keys, how="left")
     out["speedup"] = out["_base"] / out["median_s"]
