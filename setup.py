@@ -117,7 +117,7 @@ class BuildExt(build_ext):
 def kernel(name):
     return Extension(f"bnnbench._{name}", [f"kernels_pyx/{name}.pyx"],
                      include_dirs=["kernels_pyx", numpy.get_include()],
-                     depends=glob.glob("kernels_pyx/*.h") + ["kernels_pyx/words.pxd"])
+                     depends=glob.glob("kernels_pyx/*.h") + glob.glob("kernels_pyx/*.pxd"))
 
 
 def extensions():

@@ -11,11 +11,10 @@ Padding pixels read as 0 in float layers and as +1 in binary layers (Larq
 Compute Engine's one-padding), so a binary layer stays a pure xnor-popcount.
 """
 import itertools
-import math
 from dataclasses import asdict, dataclass
 
 from .errors import BnnbenchError
-from .shapes import DEFAULT_BATCH, DEFAULT_CHANNELS, DEFAULT_FILTERS, DEFAULT_KERNEL
+from .shapes import DEFAULT_BATCH, DEFAULT_CHANNELS, DEFAULT_FILTERS, DEFAULT_KERNEL, GemmDims
 
 PADDINGS = ("valid", "same")
 DEFAULT_OUT_SIZE = 8   # BMXNet's layer: 12x12 input, 5x5 valid -> 8x8
@@ -51,7 +50,7 @@ def input_size(out_size, kernel, stride, padding):
 
 
 @dataclass(frozen=True, order=True)
-class LayerShape:
+class LayerShape(GemmDims):
     channels: int
     filters: int
     kernel: int
@@ -74,20 +73,8 @@ class LayerShape:
         return self.out_h   # square layers in every grid; kept for the GEMM tables
 
     @property
-    def M(self):
-        return self.filters
-
-    @property
-    def K(self):
-        return self.kernel * self.kernel * self.channels
-
-    @property
     def N(self):
         return self.batch * self.out_h * self.out_w
-
-    @property
-    def ops(self):
-        return 2 * self.M * self.N * self.K
 
     @property
     def feature_map_bytes(self):

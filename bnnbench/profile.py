@@ -66,21 +66,25 @@ class LayerGemm:
         return f"{self.model}.{self.layer} (M={self.M} N={self.N} K={self.K})"
 
 
-def layer_gemms(model, batch):
-    """Every conv and dense layer of `model` as a LayerGemm for `batch` images."""
+def _weight_layers(model, batch):
+    """(layer info, its spec, M, K, N) of every conv and dense layer."""
     if batch < 1:
         raise BnnbenchError(f"batch must be >= 1, got {batch}")
     specs = {layer.name: layer for layer in model.layers}
-    out = []
     for info in resolve(model):
-        if info.gemm is None:
-            continue
-        m, k, n_per_image = info.gemm
-        spec = specs[info.name]
+        if info.gemm is not None:
+            m, k, n_per_image = info.gemm
+            yield info, specs[info.name], m, k, batch * n_per_image
+
+
+def layer_gemms(model, batch):
+    """Every conv and dense layer of `model` as a LayerGemm for `batch` images."""
+    out = []
+    for info, spec, m, k, n in _weight_layers(model, batch):
         kernel = spec.kernel if isinstance(spec, Conv) else 1
         channels = spec.in_channels if isinstance(spec, Conv) else k
         out.append(LayerGemm(model.name, info.name, info.type, info.binary, channels, m,
-                             kernel, batch, m, k, batch * n_per_image))
+                             kernel, batch, m, k, n))
     return out
 
 
@@ -120,15 +124,8 @@ class LayerConv:
 
 def layer_convs(model, batch):
     """Every conv and dense layer of `model` as a LayerConv for `batch` images."""
-    if batch < 1:
-        raise BnnbenchError(f"batch must be >= 1, got {batch}")
-    specs = {layer.name: layer for layer in model.layers}
     out = []
-    for info in resolve(model):
-        if info.gemm is None:
-            continue
-        m, k, n_per_image = info.gemm
-        spec = specs[info.name]
+    for info, spec, m, k, n in _weight_layers(model, batch):
         if isinstance(spec, Conv):
             c, h, w = info.in_shape
             geometry = (c, spec.kernel, h, w, spec.stride, spec.padding)
@@ -136,7 +133,7 @@ def layer_convs(model, batch):
             geometry = (k, 1, 1, 1, 1, "valid")
         c, kernel, h, w, stride, padding = geometry
         out.append(LayerConv(model.name, info.name, info.type, info.binary, c, m, kernel,
-                             batch, h, w, stride, padding, m, k, batch * n_per_image))
+                             batch, h, w, stride, padding, m, k, n))
     return out
 
 

@@ -19,13 +19,9 @@ QUICK_CHANNELS = (1, 32)
 QUICK_BATCH = 8
 
 
-@dataclass(frozen=True, order=True)
-class ConvShape:
-    channels: int
-    filters: int
-    kernel: int
-    batch: int
-    out_size: int
+class GemmDims:
+    """M, K and ops of a conv layer's im2col GEMM, from its filters, kernel
+    and channels; N (output pixels) is the layer class's own."""
 
     @property
     def M(self):
@@ -36,13 +32,22 @@ class ConvShape:
         return self.kernel * self.kernel * self.channels
 
     @property
-    def N(self):
-        return self.batch * self.out_size * self.out_size
-
-    @property
     def ops(self):
         """2*M*N*K: one multiply (xnor) and one add (popcount) per MAC."""
         return 2 * self.M * self.N * self.K
+
+
+@dataclass(frozen=True, order=True)
+class ConvShape(GemmDims):
+    channels: int
+    filters: int
+    kernel: int
+    batch: int
+    out_size: int
+
+    @property
+    def N(self):
+        return self.batch * self.out_size * self.out_size
 
     def fields(self):
         return dict(asdict(self), M=self.M, N=self.N, K=self.K)

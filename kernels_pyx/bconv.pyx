@@ -18,20 +18,14 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from words cimport word_t
+from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_xnor_split_a_u32, bnn_xnor_split_a_u64,
+                         bnn_xnor_tile_u32, bnn_xnor_tile_u64)
 
 cdef extern from "bnn_config.h":
     int BNN_XNOR_MR
-    int BNN_PANEL_BITS
     int BNN_CONV_ROWS
 
 cdef extern from "bnn_simd.h" nogil:
-    int BNN_XNOR_A_SPLIT
-    void bnn_xnor_split_a_u32(const uint32_t *a, Py_ssize_t kw, uint32_t *out)
-    void bnn_xnor_split_a_u64(const uint64_t *a, Py_ssize_t kw, uint64_t *out)
-    void bnn_xnor_tile_u32(const uint32_t *a, Py_ssize_t lda, int mr, const uint32_t *p,
-                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
-    void bnn_xnor_tile_u64(const uint64_t *a, Py_ssize_t lda, int mr, const uint64_t *p,
-                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
     void bnn_pack_signs_u32(const float *x, Py_ssize_t n, uint32_t *out)
     void bnn_pack_signs_u64(const float *x, Py_ssize_t n, uint64_t *out)
 

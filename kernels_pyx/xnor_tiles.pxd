@@ -1,0 +1,12 @@
+# The xnor GEMM micro-kernels (bnn_simd.h), declared once for every module
+# that drives them (xnor_gemm.pyx: GEMMs; bconv.pyx: whole binary layers).
+from libc.stdint cimport int32_t, uint32_t, uint64_t
+
+cdef extern from "bnn_simd.h" nogil:
+    int BNN_XNOR_A_SPLIT
+    void bnn_xnor_split_a_u32(const uint32_t *a, Py_ssize_t kw, uint32_t *out)
+    void bnn_xnor_split_a_u64(const uint64_t *a, Py_ssize_t kw, uint64_t *out)
+    void bnn_xnor_tile_u32(const uint32_t *a, Py_ssize_t lda, int mr, const uint32_t *p,
+                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
+    void bnn_xnor_tile_u64(const uint64_t *a, Py_ssize_t lda, int mr, const uint64_t *p,
+                           Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
