@@ -34,10 +34,12 @@ $(STAMP): $(KERNEL_SOURCES)
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $@
 
-# The sweep adds a run file to results/; the report then covers every run
+# The GEMM sweep and the layer sweep (with the peer engines where the extra
+# is installed) each add a run file to results/; the report then covers every run
 # there (copy other devices' results/ in to compare them) and says where it is.
 run: $(STAMP)
 	$(BIN)/bnnbench sweep
+	$(BIN)/bnnbench sweep --level conv
 	$(BIN)/bnnbench report results --out reports
 
 verify: $(STAMP)

@@ -129,3 +129,43 @@ def layer_table(df):
     cols["held_MB"] = df["held_bytes"] / 1e6
     cols["verified"] = df["verified"]
     return pd.DataFrame(cols).reset_index(drop=True)
+
+
+# Awkward layers (batch, height, width, channels, filters, kernel, stride,
+# padding): C off word multiples and C = 1, stride 2, both paddings and
+# explicit ones, kernels 1/3/5, batch 1, H != W, F off the panel width (8,
+# 16 or 32 columns) and over one panel. The tests and `bnnbench verify` use
+# them.
+AWKWARD_LAYERS = [
+    (1, 5, 7, 1, 3, 3, 1, "same"),
+    (2, 9, 6, 33, 17, 3, 2, "same"),
+    (1, 12, 12, 65, 70, 5, 1, "valid"),
+    (3, 8, 11, 64, 5, 1, 1, "valid"),
+    (1, 7, 7, 129, 33, 5, 2, "same"),
+    (2, 6, 6, 32, 64, 3, 1, "same"),
+    (1, 4, 4, 3, 2, 5, 1, "same"),      # kernel larger than the input: all edges
+    (1, 10, 13, 31, 1, 3, 2, "valid"),
+    (2, 9, 9, 96, 40, 5, 2, "valid"),
+    (1, 3, 17, 200, 19, 1, 2, "same"),
+    (2, 8, 9, 35, 6, 3, 2, 1),          # explicit padding (model specs)
+    (1, 6, 6, 70, 9, 5, 1, 2),
+]
+
+
+def verify_layers(methods=None, threads=(1, 2), seed=0):
+    """bnnbench's own layer methods on every awkward layer; a list of failures."""
+    methods = methods or [m for m in conv.CONV_METHODS if not conv.BY_NAME[m].engine]
+    rng = np.random.default_rng(seed)
+    failures = []
+    for b, h, w, c, f, k, stride, padding in AWKWARD_LAYERS:
+        x = rng.standard_normal((b, h, w, c), dtype=np.float32)
+        wt = rng.standard_normal((f, k, k, c), dtype=np.float32)
+        ref = LayerReference(x, wt, stride, padding, seed=seed)
+        for name in methods:
+            for t in threads:
+                ok, err = ref.check(name, conv.conv2d(name, x, wt, stride, padding, t))
+                if not ok:
+                    failures.append(f"{name} threads={t} layer {b}x{h}x{w}x{c} filters={f} "
+                                    f"kernel={k} stride={stride} padding={padding}: "
+                                    f"max error {err:g}")
+    return failures

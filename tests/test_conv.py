@@ -9,27 +9,10 @@ import pytest
 
 import bnnbench
 from bnnbench import conv, conv_shapes
+from bnnbench.conv_sweep import AWKWARD_LAYERS, verify_layers
 
 OWN = [m for m in bnnbench.CONV_METHODS if not conv.BY_NAME[m].engine]
 BINARY = [m for m in OWN if conv.BY_NAME[m].kind == "xnor"]
-
-# (batch, height, width, channels, filters, kernel, stride, padding): C off
-# word multiples and C = 1, stride 2, both paddings, kernels 1/3/5, batch 1,
-# H != W, F off the panel width (8, 16 or 32 columns) and over one panel.
-AWKWARD_LAYERS = [
-    (1, 5, 7, 1, 3, 3, 1, "same"),
-    (2, 9, 6, 33, 17, 3, 2, "same"),
-    (1, 12, 12, 65, 70, 5, 1, "valid"),
-    (3, 8, 11, 64, 5, 1, 1, "valid"),
-    (1, 7, 7, 129, 33, 5, 2, "same"),
-    (2, 6, 6, 32, 64, 3, 1, "same"),
-    (1, 4, 4, 3, 2, 5, 1, "same"),      # kernel larger than the input: all edges
-    (1, 10, 13, 31, 1, 3, 2, "valid"),
-    (2, 9, 9, 96, 40, 5, 2, "valid"),
-    (1, 3, 17, 200, 19, 1, 2, "same"),
-    (2, 8, 9, 35, 6, 3, 2, 1),          # explicit padding (model specs)
-    (1, 6, 6, 70, 9, 5, 1, 2),
-]
 
 
 def layer(rng, b, h, w, c, f, k):
@@ -133,3 +116,7 @@ def test_conv_methods_lists_own_kernels():
         assert name in conv.BY_NAME
     for name, reason in conv.unavailable().items():
         assert name not in bnnbench.CONV_METHODS and "\n" not in reason
+
+
+def test_verify_layers_finds_no_mismatch():
+    assert verify_layers(threads=(1, 2)) == []

@@ -11,7 +11,9 @@ def register(sub):
                        description="Run every available method on awkward shapes (K around "
                                    "word boundaries, M and N of 1 and off the tile sizes) with "
                                    "1 and 2 threads, and compare with numpy: xnor results must "
-                                   "equal sign(a) @ sign(b) exactly.")
+                                   "equal sign(a) @ sign(b) exactly. Then every whole-layer "
+                                   "method of bnnbench's own on awkward layers (strides, "
+                                   "paddings, channels off the word size).")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run)
 
@@ -23,11 +25,13 @@ def run(args):
     progress = Progress(0, quiet=args.quiet)
     failures = verify_all(progress=progress)
     progress.close()
+    from ..conv_sweep import verify_layers   # whole layers on the same kernels
+    failures += verify_layers()
     if failures:
         for f in failures:
             print(f"MISMATCH {f}", file=sys.stderr)
         print(f"verify: {len(failures)} mismatches", file=sys.stderr)
         return 1
     print(f"verify: all {len(kernels.METHODS)} methods exact on every shape "
-          f"({', '.join(kernels.METHODS)})")
+          f"({', '.join(kernels.METHODS)}), and every layer method of bnnbench's own")
     return 0
