@@ -83,3 +83,15 @@ def test_report_has_a_layer_section_first(tmp_path):
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "Whole layers" in page and "faster than the best float layer" in page
     assert page.index("Whole layers") < page.index("At a glance")
+
+
+def test_compare_shows_layer_rows(tmp_path):
+    out = tmp_path / "res"
+    for label in ("host-a", "host-b"):
+        proc = bnnbench("sweep", "--level", "conv", "--channels", "8", "--batch", "2",
+                        "--threads", "1", "--methods", "conv_float_blas,conv_xnor_64",
+                        "--label", label, "--out", str(out), *FAST)
+        assert proc.returncode == 0, proc.stderr
+    proc = bnnbench("compare", "host-a", "host-b", "--results", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "conv_xnor_64" in proc.stdout and "conv_float_blas" in proc.stdout

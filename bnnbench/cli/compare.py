@@ -2,6 +2,8 @@
 import json
 import sys
 
+import pandas as pd
+
 from ..escape import csv_frame, terminal
 from .options import add_format
 
@@ -11,7 +13,8 @@ def register(sub):
         "compare", help="two hosts side by side: times, own speedups, and the ratio between them",
         description=(
             "For each method, shape and thread level measured on both hosts: both median "
-            "times, each host's speedup over its own float_blas (a ratio inside one run), "
+            "times, each host's speedup over its own float_blas (conv_float_blas for whole "
+            "layers; a ratio inside one run), "
             "and the time ratio A/B (> 1: B is faster). Thread level 1 is one thread; 'all' "
             "is the most threads each host ran, so hosts with different core counts line up. "
             "Host labels are those given with `bnnbench sweep --label` (default: hostname)."))
@@ -46,7 +49,13 @@ def run(args):
     b = data.host_or_error(ds, args.host_b)
     if a == b:
         raise BnnbenchError("give two different hosts")
-    out = tables.compare_hosts(ds.sweep, a, b)
+    out = tables.compare_hosts(ds.sweep, a, b) if not ds.sweep.empty else pd.DataFrame()
+    layers = ds.other.get("layer")
+    if layers is not None and not layers.empty:
+        from ..results import LAYER_KEYS
+        both = tables.compare_hosts(layers, a, b, LAYER_KEYS).assign(level="conv")
+        out = (pd.concat([out.assign(level="gemm"), both], ignore_index=True)
+               if not out.empty else both)
     if out.empty:
         raise BnnbenchError(f"hosts {a!r} and {b!r} measured no shape in common "
                             f"(compare batch, filters and kernel of their sweeps)")
@@ -60,7 +69,8 @@ def run(args):
     else:
         print(f"A = {terminal(_describe(ds, a))}")
         print(f"B = {terminal(_describe(ds, b))}")
-        print("speedup = float_blas median / method median, same host, same run; "
+        print("speedup = float_blas (conv_float_blas for level conv) median / method median, "
+              "same host, same run; "
               "time A/B > 1 means B is faster; noisy: whose speedup is not a result (samples "
               "spread > 10 %, a wide interval, a busy host or a suspect shape)")
         print()

@@ -11,6 +11,8 @@ from ..conv_sweep import add_best_float, layer_table
 from . import tables
 from .sections import Section
 
+INT_COLUMNS = ("channels", "filters", "kernel", "batch", "out_size", "M", "N", "K", "height",
+               "width", "stride", "threads")
 OWN_BINARY = ("conv_xnor_64", "conv_xnor_64_omp", "conv_xnor_32", "conv_xnor_32_omp")
 LCE_CAVEAT = ("Larq Compute Engine and TF Lite rows are other engines, run in this process "
               "through their Python interpreters (copy in, invoke, copy out). On x86 LCE "
@@ -25,7 +27,11 @@ def split(frame):
     if "level" not in frame:
         return frame, frame.iloc[0:0]
     is_layer = frame["level"] == "conv"
-    return frame[~is_layer].copy(), frame[is_layer].copy()
+    layer = frame[is_layer].copy()
+    for col in INT_COLUMNS:   # whole numbers again where GEMM rows widened them
+        if col in layer and layer[col].notna().all():
+            layer[col] = layer[col].astype("int64")
+    return frame[~is_layer].copy(), layer
 
 
 def _label(method):

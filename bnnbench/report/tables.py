@@ -279,11 +279,12 @@ def throughput_ratios(sweep, hosts, ref, methods=(BASELINE,) + KEY_METHODS):
                  formats={h: times for h in others}, text=text, muted=muted)
 
 
-def compare_hosts(sweep, a, b):
+def compare_hosts(sweep, a, b, extra_keys=()):
     """bnnbench compare: per method, shape and thread level, both hosts'
-    median times and speedups, and the time ratio a / b."""
+    median times and speedups, and the time ratio a / b. extra_keys: shape
+    columns beyond the GEMM's (a whole layer's input size, stride, padding)."""
     df = with_thread_level(sweep)
-    cols = ["method", "level"] + SHAPE
+    cols = ["method", "level"] + SHAPE + list(extra_keys)
     # "noisy" here is the trust rule: spread on either side of the speedup,
     # a wide interval, a busy host or a suspect shape (bnnbench.trust; the
     # report's loader adds the float_blas side for older files as "shaky").
