@@ -89,7 +89,8 @@ def f32(*shape):
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: bnnbench.conv2d("nope", f32(1, 3, 3, 1), f32(1, 3, 3, 1)), "unknown conv method 'nope'"),
+    (lambda: bnnbench.conv2d("nope", f32(1, 3, 3, 1), f32(1, 3, 3, 1)),
+     "unknown conv method 'nope'"),
     (lambda: bnnbench.conv2d("conv_xnor_64", f32(1, 3, 3, 1).astype(np.float64), f32(1, 3, 3, 1)),
      "x must be float32"),
     (lambda: bnnbench.conv2d("conv_xnor_64", f32(3, 3, 1), f32(1, 3, 3, 1)), "x must be 4-D"),

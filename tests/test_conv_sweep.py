@@ -13,7 +13,8 @@ from test_cli import FAST, bnnbench
 def test_layer_sweep_rows(tmp_path):
     proc = bnnbench("sweep", "--level", "gemm,conv", "--channels", "3,40", "--batch", "2",
                     "--threads", "1,2", "--stride", "2", "--padding", "same",
-                    "--methods", "float_blas,xnor_64,conv_float_blas,conv_xnor_64,conv_xnor_64_omp",
+                    "--methods",
+                    "float_blas,xnor_64,conv_float_blas,conv_xnor_64,conv_xnor_64_omp",
                     "--out", str(tmp_path), *FAST)
     assert proc.returncode == 0, proc.stderr
     assert "whole layers" in proc.stdout and "vs_best_float" in proc.stdout
@@ -75,7 +76,8 @@ def test_best_float_is_the_fastest_float_of_the_group():
 def test_report_has_a_layer_section_first(tmp_path):
     out = tmp_path / "res"
     proc = bnnbench("sweep", "--level", "gemm,conv", "--channels", "8", "--batch", "2",
-                    "--threads", "1", "--methods", "float_blas,xnor_64,conv_float_blas,conv_xnor_64",
+                    "--threads", "1",
+                    "--methods", "float_blas,xnor_64,conv_float_blas,conv_xnor_64",
                     "--out", str(out), *FAST)
     assert proc.returncode == 0, proc.stderr
     proc = bnnbench("report", str(out), "--out", str(tmp_path / "rep"))

@@ -51,9 +51,9 @@ def _headline(host, d):
     top = d[d["ops"] == d["ops"].max()]
     row = top.sort_values("speedup_best_float").iloc[-1]
     dims = "×".join(str(int(row[k])) for k in ("batch", "height", "width", "channels"))
-    return (f"{host}: a binary {int(row['kernel'])}×{int(row['kernel'])} conv layer (input "
-            f"{dims}, {int(row['filters'])} filters) ran {tables.sig(row['speedup_best_float'])}× faster "
-            f"than the best float layer on this host ({row['method']}, 1 thread, the same run).")
+    k, ratio = int(row["kernel"]), tables.sig(row["speedup_best_float"])
+    return (f"{host}: a binary {k}×{k} conv layer (input {dims}, {int(row['filters'])} "
+            f"filters) ran {ratio}× faster than the best float layer on this host ({row['method']}, 1 thread, the same run).")
 
 
 def section(ds):
