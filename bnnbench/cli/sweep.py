@@ -195,7 +195,8 @@ def run(args):
         for row in failed:
             print(f"bnnbench sweep: error: {row['level']} {row['method']} "
                   f"threads={row['threads']} M={row['M']} N={row['N']} K={row['K']} "
-                  f"gave a wrong result (max error {row['max_abs_error']:g}); not timed", file=sys.stderr)
+                  f"gave a wrong result (max error {row['max_abs_error']:g}); not timed",
+                  file=sys.stderr)
         return 1
     return 0
 

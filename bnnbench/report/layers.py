@@ -53,7 +53,8 @@ def _headline(host, d):
     dims = "×".join(str(int(row[k])) for k in ("batch", "height", "width", "channels"))
     k, ratio = int(row["kernel"]), tables.sig(row["speedup_best_float"])
     return (f"{host}: a binary {k}×{k} conv layer (input {dims}, {int(row['filters'])} "
-            f"filters) ran {ratio}× faster than the best float layer on this host ({row['method']}, 1 thread, the same run).")
+            f"filters) ran {ratio}× faster than the best float layer on this host "
+            f"({row['method']}, 1 thread, the same run).")
 
 
 def section(ds):
