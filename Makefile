@@ -8,15 +8,17 @@ STAMP  := $(VENV)/.installed-stamp
 KERNEL_SOURCES := $(wildcard kernels_pyx/*.pyx kernels_pyx/*.pxd kernels_pyx/*.h) \
                   setup.py pyproject.toml
 # The peer engines (extra "peers": Larq Compute Engine, TensorFlow) where
-# their wheels exist: Linux x86_64, CPython 3.10-3.12. PEERS=0 skips them
-# (about 2 GB and 4 minutes to install; they pin numpy < 2).
+# their wheels exist: Linux x86_64, CPython 3.10-3.12. PEERS=0 skips them.
+# They pin numpy < 2, so they get a venv of their own (about 2 GB and 4
+# minutes to install) and the main one keeps the numpy everything else uses.
 PEERS ?= $(shell $(PYTHON) -c "import platform, sys; \
     print(int(platform.system() == 'Linux' and platform.machine() == 'x86_64' \
     and (3, 10) <= sys.version_info[:2] <= (3, 12)))" 2>/dev/null || echo 0)
-comma := ,
-EXTRAS := test$(if $(filter 1,$(PEERS)),$(comma)peers)
+PEERS_VENV  ?= .venv-peers
+PEERS_BIN   := $(PEERS_VENV)/bin
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
 
-.PHONY: run test test-portable test-avx512-emulated test-avx2 verify clean help
+.PHONY: run test test-portable test-avx512-emulated test-avx2 test-peers verify clean help
 
 help:
 	@echo "make run            default sweep on this host, then the HTML report of results/"
@@ -31,15 +33,27 @@ help:
 $(STAMP): $(KERNEL_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+$(PEERS_STAMP): $(KERNEL_SOURCES)
+	@test -x $(PEERS_BIN)/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_BIN)/python -m pip install --quiet --upgrade pip
+	$(PEERS_BIN)/python -m pip install --quiet -e '.[test,peers]'
 	@touch $@
 
 # The GEMM sweep and the layer sweep (with the peer engines where the extra
 # is installed) each add a run file to results/; the report then covers every run
 # there (copy other devices' results/ in to compare them) and says where it is.
+ifeq ($(PEERS),1)
+LAYER_BIN := $(PEERS_BIN)
+run: $(PEERS_STAMP)
+else
+LAYER_BIN := $(BIN)
+endif
 run: $(STAMP)
 	$(BIN)/bnnbench sweep
-	$(BIN)/bnnbench sweep --level conv
+	$(LAYER_BIN)/bnnbench sweep --level conv
 	$(BIN)/bnnbench report results --out reports
 
 verify: $(STAMP)
@@ -47,6 +61,15 @@ verify: $(STAMP)
 
 test: $(STAMP) test-portable test-avx512-emulated sshd
 	$(BIN)/python -m pytest -q
+
+# The peer engines for real (exactness, thread counts), in their own venv;
+# the main suite above checks the message a missing extra gives.
+test-peers: $(PEERS_STAMP)
+	$(PEERS_BIN)/python -m pytest -q -p no:cacheprovider tests/test_peers.py
+
+ifeq ($(PEERS),1)
+test: test-peers
+endif
 
 # tests/test_fleet.py drives real OpenSSH servers on 127.0.0.1 with their
 # own config: install Debian's openssh-server where it is missing and
@@ -96,7 +119,7 @@ test-avx512-emulated: $(STAMP)
 	$(call alt-build,avx512-emulated,BNNBENCH_EMULATE_AVX512=1,avx512-vpopcntdq-simde)
 
 clean:
-	rm -rf build $(VENV) bnnbench/*.so kernels_pyx/*.c *.egg-info
+	rm -rf build $(VENV) $(PEERS_VENV) bnnbench/*.so kernels_pyx/*.c *.egg-info
 
 # ---------------------------------------------------------------------------
 # asv: the kernels across the project's history (README: "Tracking kernels
