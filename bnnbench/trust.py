@@ -22,6 +22,9 @@ import numpy as np
 
 BASELINE = "float_blas"
 HEADLINE_METHODS = ("xnor_64", "xnor_32", "xnor_64_omp", "xnor_32_omp")
+# A layer-level run's answer: the binary layer over the im2col + BLAS layer.
+LAYER_BASELINE = "conv_float_blas"
+LAYER_HEADLINE_METHODS = tuple("conv_" + m for m in HEADLINE_METHODS)
 CONFIDENCE = 0.95
 RESAMPLES = 1000
 # A speedup whose interval spans more than this factor (high / low) is not
@@ -147,26 +150,36 @@ def _shape_words(row):
 
 
 def headline(rows):
-    """The run's answer in words: the first binary method of HEADLINE_METHODS
-    at the largest shape it ran, on 1 thread, with its interval; None if no
-    such row has a speedup."""
+    """The run's answer in words: the binary GEMM's (or, in a layer-level
+    run, the binary layer's) speedup at the largest shape the run timed, on
+    1 thread, with its interval; the first method of HEADLINE_METHODS there
+    whose speedup is a result, else the first one with why it is not. None
+    if no such row has a speedup."""
     ok = [r for r in rows if r.get("verified") and r.get("median_s")]
-    base = {(r["threads"], r["M"], r["N"], r["K"]) for r in ok if r["method"] == BASELINE}
-    for method in HEADLINE_METHODS:
-        cand = [r for r in ok if r["method"] == method and r["threads"] == 1
-                and (1, r["M"], r["N"], r["K"]) in base]
-        if not cand:
-            continue
-        row = max(cand, key=lambda r: r["M"] * r["N"] * r["K"])
-        b = next(r for r in ok if r["method"] == BASELINE and r["threads"] == 1
-                 and (r["M"], r["N"], r["K"]) == (row["M"], row["N"], row["K"]))
-        speedup = b["median_s"] / row["median_s"]
-        low, high = row.get("speedup_low"), row.get("speedup_high")
-        band = f" ({low:.3g}–{high:.3g})" if low and high else ""
-        caveat = " — not a result: " + _why_shaky(row) if row_is_shaky(row) else ""
-        return (f"{method}: {speedup:.3g}×{band} over {BASELINE} at {_shape_words(row)}, "
-                f"1 thread{caveat}")
+    for baseline, methods in ((BASELINE, HEADLINE_METHODS),
+                              (LAYER_BASELINE, LAYER_HEADLINE_METHODS)):
+        text = _headline(ok, baseline, methods)
+        if text:
+            return text
     return None
+
+
+def _headline(ok, baseline, methods):
+    def dims(r):
+        return (r["M"], r["N"], r["K"])
+    base = {dims(r): r for r in ok if r["method"] == baseline and r["threads"] == 1}
+    cand = [r for r in ok if r["method"] in methods and r["threads"] == 1 and dims(r) in base]
+    if not cand:
+        return None
+    size = max(r["M"] * r["N"] * r["K"] for r in cand)
+    row = min((r for r in cand if r["M"] * r["N"] * r["K"] == size),
+              key=lambda r: (row_is_shaky(r), methods.index(r["method"])))
+    speedup = base[dims(row)]["median_s"] / row["median_s"]
+    low, high = row.get("speedup_low"), row.get("speedup_high")
+    band = f" ({low:.3g}–{high:.3g})" if low and high else ""
+    caveat = " — not a result: " + _why_shaky(row) if row_is_shaky(row) else ""
+    return (f"{row['method']}: {speedup:.3g}×{band} over {baseline} at {_shape_words(row)}, "
+            f"1 thread{caveat}")
 
 
 def _why_shaky(row):

@@ -12,6 +12,7 @@ from ..sweep import GEMM, check_memory, plan, run_steps
 from .interrupt import keep_rows_on_interrupt
 from .options import add_format, int_list, non_negative_float, positive_int, seed, thread_list
 
+REPEAT = 10
 QUICK = {"channels": shapes.QUICK_CHANNELS, "batch": shapes.QUICK_BATCH,
          "min_time": 0.05, "repeat": 3}
 
@@ -57,7 +58,9 @@ def register(sub):
     p.add_argument("--min-time", type=non_negative_float, default=None, metavar="SECONDS",
                    help="minimum measuring time per row (default: 0.5)")
     p.add_argument("--repeat", type=positive_int, default=None,
-                   help="minimum samples per row (default: 5)")
+                   help=f"minimum samples per row (default: {REPEAT}: with fewer, the "
+                        f"speedup interval of a row whose call takes longer than "
+                        f"--min-time / {REPEAT} is often too wide to quote)")
     p.add_argument("--quick", action="store_true",
                    help="small grid for smoke tests (channels 1,32, batch 8, short timing); "
                         "explicit options still win")
@@ -144,7 +147,7 @@ def run(args):
     channels = _pick(args.channels, args.quick, "channels", shapes.DEFAULT_CHANNELS)
     batch = _pick(args.batch, args.quick, "batch", shapes.DEFAULT_BATCH)
     min_time = _pick(args.min_time, args.quick, "min_time", 0.5)
-    repeat = _pick(args.repeat, args.quick, "repeat", 5)
+    repeat = _pick(args.repeat, args.quick, "repeat", REPEAT)
     threads = args.threads or tuple(hostinfo.default_threads())
     levels = _levels(args.level)
     methods = parse_methods(args.methods, levels)
