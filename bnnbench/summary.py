@@ -42,7 +42,11 @@ def sweep_table(df, extra=()):
         "unit": df["kind"].map(UNITS) if "kind" in df else None,
     })
     if "peak_fraction" in df and df["peak_fraction"].notna().any():
-        cols["%peak"] = 100 * df["peak_fraction"]
+        peak = 100 * df["peak_fraction"]
+        if "host_probe_unreliable" in df:
+            # The run says its probe is wrong: no share of it is printed as a fact.
+            peak = peak.where(df["host_probe_unreliable"].isna())
+        cols["%peak"] = peak
     cols["verified"] = df["verified"]
     cols["flags"] = [_flags(r) for r in df.to_dict("records")]
     return pd.DataFrame(cols).reset_index(drop=True)
