@@ -40,8 +40,23 @@ def _registry(level):
     return kernels.method, kernels.BY_NAME, kernels.METHODS
 
 
+class _ModelLayer:
+    """What a model's layer offers the sweep at either level: its operation
+    count, its row fields and a name for messages."""
+
+    @property
+    def ops(self):
+        return 2 * self.M * self.N * self.K
+
+    def fields(self):
+        return asdict(self)
+
+    def describe(self):
+        return f"{self.model}.{self.layer} (M={self.M} N={self.N} K={self.K})"
+
+
 @dataclass(frozen=True)
-class LayerGemm:
+class LayerGemm(_ModelLayer):
     """One layer lowered to a GEMM (the sweep's shape interface)."""
     model: str
     layer: str
@@ -54,16 +69,6 @@ class LayerGemm:
     M: int
     K: int
     N: int
-
-    @property
-    def ops(self):
-        return 2 * self.M * self.N * self.K
-
-    def fields(self):
-        return asdict(self)
-
-    def describe(self):
-        return f"{self.model}.{self.layer} (M={self.M} N={self.N} K={self.K})"
 
 
 def _weight_layers(model, batch):
@@ -89,7 +94,7 @@ def layer_gemms(model, batch):
 
 
 @dataclass(frozen=True)
-class LayerConv:
+class LayerConv(_ModelLayer):
     """One layer as a whole conv layer (the layer sweep's shape interface)."""
     model: str
     layer: str
@@ -108,18 +113,8 @@ class LayerConv:
     N: int
 
     @property
-    def ops(self):
-        return 2 * self.M * self.N * self.K
-
-    @property
     def feature_map_bytes(self):
         return 4 * self.batch * self.height * self.width * self.channels
-
-    def fields(self):
-        return asdict(self)
-
-    def describe(self):
-        return f"{self.model}.{self.layer} (M={self.M} N={self.N} K={self.K})"
 
 
 def layer_convs(model, batch):
