@@ -16,7 +16,6 @@ The run then carries one verdict (host busy or not, counts of noisy and
 suspect rows, and the headline figure in words), and the report leads only
 with rows that survived all of it (row_is_shaky).
 """
-import math
 
 import numpy as np
 
@@ -78,13 +77,10 @@ def row_is_shaky(row):
     """True when a row's speedup must not be shown as a fact: noisy on either
     side or a wide interval, timed while the host was busy, or suspect.
     Rows from files older than these fields count as shaky when noisy."""
-    def flag(key):
-        v = row.get(key)
-        return v is True or (isinstance(v, (bool, np.bool_)) and bool(v))
-    if "speedup_noisy" in row and row["speedup_noisy"] is not None and \
-            not (isinstance(row["speedup_noisy"], float) and math.isnan(row["speedup_noisy"])):
-        return bool(row["speedup_noisy"]) or flag("suspect") or flag("busy")
-    return flag("noisy") or flag("suspect") or flag("busy")
+    def flag(key):   # True, or numpy's True from a DataFrame; never NaN or None
+        return isinstance(row.get(key), (bool, np.bool_)) and bool(row[key])
+    known = isinstance(row.get("speedup_noisy"), (bool, np.bool_))
+    return flag("speedup_noisy" if known else "noisy") or flag("suspect") or flag("busy")
 
 
 # --------------------------------------------------------- one shape's rows
@@ -209,18 +205,16 @@ def verdict(rows, probe=None, evidence=None):
     `evidence`: what was seen before measuring began (--wait-quiet gave up)."""
     timed = [r for r in rows if r.get("verified") and r.get("median_s")]
     busy_rows = sum(1 for r in timed if r.get("busy"))
-    busy_evidence_ = "; ".join(e for e in (evidence, busy_evidence(rows)) if e) or None
-    out = {
+    return {
         "rows": len(rows),
         "noisy_rows": sum(1 for r in timed if row_is_shaky(r)),
         "suspect_rows": sum(1 for r in timed if r.get("suspect")),
         "busy_rows": busy_rows,
         "host_busy": bool(busy_rows) or bool(evidence),
-        "evidence": busy_evidence_,
-        "probe_unreliable": (probe or {}).get("unreliable") if isinstance(probe, dict) else None,
+        "evidence": "; ".join(e for e in (evidence, busy_evidence(rows)) if e) or None,
+        "probe_unreliable": probe.get("unreliable") if isinstance(probe, dict) else None,
         "headline": headline(rows),
     }
-    return out
 
 
 def attach_verdict(run, command, evidence=None):
