@@ -119,7 +119,7 @@ def _prepare_float(x, w, geom, stride, threads):
         np.matmul(cols, wmat, out=out2d)
         return out
     run.held_bytes = held_bytes(cols, wmat, out)
-    run.im2col = im2col
+    run.parts = {"im2col": im2col}   # the sweep reports its share of the layer
     return run
 
 

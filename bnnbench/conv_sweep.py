@@ -126,6 +126,8 @@ def layer_table(df):
     }
     if "peak_fraction" in df and df["peak_fraction"].notna().any():
         cols["%peak"] = 100 * df["peak_fraction"]
+    if "im2col_share" in df and df["im2col_share"].notna().any():
+        cols["im2col_%"] = 100 * df["im2col_share"]
     cols["held_MB"] = df["held_bytes"] / 1e6
     cols["verified"] = df["verified"]
     return pd.DataFrame(cols).reset_index(drop=True)

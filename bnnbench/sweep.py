@@ -190,24 +190,34 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         rows, runs = _check_steps(level, shape, shape_steps, operands,
                                   level.reference(operands, seed), progress)
         timed = [i for i, run in enumerate(runs) if run]
-        turns = _Turns([shape_steps[i] for i in timed], level.blas_methods)
+        # A run may name parts of itself (a float layer's im2col): they are
+        # timed in the same turns and stored as shares of the row's time.
+        parts = [(i, part, fn) for i in timed
+                 for part, fn in getattr(runs[i], "parts", {}).items()]
+        calls = [runs[i] for i in timed] + [fn for _, _, fn in parts]
+        turns = _Turns([shape_steps[i] for i in timed] + [shape_steps[i] for i, _, _ in parts],
+                       level.blas_methods)
         if progress and timed:
             progress.note(f"timing {len(timed)} rows of {shape.describe()} in turns")
         checks_load = monitor.since(before)
         start = monitor.snapshot()
         try:
-            timings = measure_interleaved([runs[i] for i in timed], min_time=min_time,
-                                          repeat=repeat, before=turns) if timed else []
+            timings = measure_interleaved(calls, min_time=min_time, repeat=repeat,
+                                          before=turns) if timed else []
         finally:
             turns.close()
         shape_load = monitor.since(start)
         # What ran beside the checks, just before timing: context for a reader,
         # while only the load during timing marks rows busy.
         shape_load["other_cores_before"] = checks_load["other_cores"]
-        del runs
+        del runs, calls
         for i, timing in zip(timed, timings):
             rows[i].update(timing.stats())
             rows[i]["gops"] = throughput(shape, rows[i]["median_s"])
+        for (i, part, _), timing in zip(parts, timings[len(timed):]):
+            part_s = timing.stats()["median_s"]
+            rows[i][f"{part}_s"] = part_s
+            rows[i][f"{part}_share"] = part_s / rows[i]["median_s"] if rows[i]["median_s"] else None
         _check_peaks([rows[i] for i in timed], writer, peaks, progress)
         for i in timed:
             rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)

@@ -24,6 +24,11 @@ def test_layer_sweep_rows(tmp_path):
     assert all(r["verified"] and r["held_bytes"] > 0 and r["stride"] == 2
                and r["padding"] == "same" and r["out_size"] == 8 for r in layers)
     assert all(r["read_bytes"] == r["feature_map_bytes"] for r in layers if r["kind"] == "xnor")
+    # The float layer's im2col is timed in the same turns and kept as its share.
+    blas = [r for r in layers if r["method"] == "conv_float_blas"]
+    assert all(r["im2col_s"] > 0 and 0 < r["im2col_share"] for r in blas)
+    assert not any("im2col_s" in r for r in layers if r["kind"] == "xnor")
+    assert "im2col_%" in proc.stdout
     df = results.add_speedups(results.load_frame([str(tmp_path)]))
     conv = df[df["level"] == "conv"]
     assert (conv[conv["method"] == "conv_float_blas"]["speedup"] == 1).all()
