@@ -10,6 +10,17 @@
 #include <string.h>
 #include "bnn_config.h"
 
+/* A read hint into L2 (gcc and clang, every target; a no-op elsewhere):
+ * the xnor GEMM fetches the next block of panels while it computes. */
+static inline void bnn_prefetch_l2(const void *p)
+{
+#if defined(__GNUC__)
+    __builtin_prefetch(p, 0, 2);
+#else
+    (void)p;
+#endif
+}
+
 /* ---------------------------------------------------------------- xnor */
 
 /* Plain C xnor tile, stamped out once per word type: rows a[r*lda + w]
