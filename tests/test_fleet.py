@@ -351,3 +351,68 @@ def test_fetch_marks_a_run_whose_process_died_interrupted(lab, tmp_path):
     fetched = results.load_run(str(local))
     assert fetched["status"] == "interrupted" and fetched["finished_at"]
     assert fetched["run_id"] == run["run_id"] and no_temp_files(res)
+
+
+@pytest.fixture
+def alias_home(lab, tmp_path):
+    """A home whose ~/.ssh/config names beta `myalias` (HostName 127.0.0.1,
+    its Port, user and key), with an inventory that reaches it by the alias
+    alone and keeps its host keys in that home's ~/.ssh/known_hosts."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    config = home / ".ssh" / "config"
+    config.write_text(f"Host myalias\n  HostName 127.0.0.1\n  Port {lab.servers['beta'].port}\n"
+                      f"  User root\n  IdentityFile {lab.user_key}\n")
+    inv = tmp_path / "alias.toml"
+    inv.write_text(f'[[device]]\nlabel = "aliased"\nhost = "myalias"\nworkdir = "{lab.workdir}"\n'
+                   f'python = "{DEVICE_PYTHON}"\nlock = "{lab.lock}"\n')
+    env = dict(os.environ, HOME=str(home))
+    return home, config, inv, env
+
+
+@pytest.mark.parametrize("inventory_port", [False, True])
+def test_alias_with_a_mismatched_key_under_its_real_name_is_refused(lab, alias_home,
+                                                                    inventory_port):
+    """--accept-new-host-keys must not take an alias for a new host when
+    known_hosts holds another key under the name ssh checks ([HostName]:Port),
+    whether the port comes from the ssh config or the inventory."""
+    home, config, inv, env = alias_home
+    if inventory_port:
+        inv.write_text(inv.read_text() + f"port = {lab.servers['beta'].port}\n")
+    impostor = Sshd(lab.base, f"alias-impostor-{os.getpid()}-{time.monotonic_ns()}",
+                    lab.base / "authorized_keys")
+    impostor.stop()
+    known = home / ".ssh" / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{lab.servers['beta'].port} "
+                     f"{' '.join((impostor.dir / 'host_key.pub').read_text().split()[:2])}\n")
+    before = known.read_text()
+    proc = fleet("check", str(inv), "--accept-new-host-keys", timeout=120, env=env)
+    assert proc.returncode == 1, proc.stderr
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("bnnbench fleet: aliased: host key of myalias "
+                                              f"(127.0.0.1:{lab.servers['beta'].port}) does "
+                                              f"not match"), proc.stderr
+    assert "refusing to connect" in err[0]
+    assert known.read_text() == before
+
+
+def test_alias_new_host_key_is_recorded_under_the_name_ssh_looks_up(lab, alias_home):
+    home, config, inv, env = alias_home
+    known = home / ".ssh" / "known_hosts"
+    proc = fleet("check", str(inv), timeout=120, env=env)
+    assert proc.returncode == 1 and "is not in" in proc.stderr and not known.exists()
+    proc = fleet("check", str(inv), "--accept-new-host-keys", timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "new host key" in proc.stderr
+    port = lab.servers["beta"].port
+    assert known.read_text().split()[:2] == [f"[127.0.0.1]:{port}", "ssh-ed25519"]
+    again = fleet("check", str(inv), timeout=120, env=env)
+    assert again.returncode == 0, again.stderr
+    # OpenSSH's own client, strict, finds the key where it was written.
+    ssh = shutil.which("ssh")
+    if ssh:
+        out = subprocess.run([ssh, "-F", str(config), "-o", f"UserKnownHostsFile={known}",
+                              "-o", "GlobalKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                              "-o", "StrictHostKeyChecking=yes", "myalias", "true"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr

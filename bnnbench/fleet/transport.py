@@ -6,6 +6,7 @@ rest of bnnbench works without it. Every way a connection can fail becomes
 one FleetError line that says why in a person's words."""
 import asyncio
 import os
+import shlex
 import socket
 import uuid
 
@@ -45,36 +46,59 @@ def _options(device, known_hosts):
     return opts
 
 
-def _known_keys(device):
-    """Keys known_hosts holds for the device (empty if none or no file)."""
+class Target:
+    """Where ssh goes for a device and the known_hosts name it checks the key
+    under: an alias from ~/.ssh/config resolved to its HostName, Port and
+    HostKeyAlias, as OpenSSH (and asyncssh, which connects) resolve it."""
+
+    def __init__(self, device):
+        ssh = asyncssh()
+        try:
+            opts = ssh.SSHClientConnectionOptions(
+                host=device.host, port=device.port or (), username=device.user or (),
+                known_hosts=None, client_keys=None, agent_path=None, config=())
+        except (OSError, ValueError, ssh.Error) as exc:
+            raise FleetError(f"cannot read the ssh config for {device.host}: {describe(exc)}")
+        self.host, self.port = opts.host or device.host, opts.port or 22
+        self.key_alias = getattr(opts, "host_key_alias", None)
+        # known_hosts writes a port other than 22 as [host]:port; a
+        # HostKeyAlias stands alone, port or not.
+        self.name = self.key_alias or (self.host if self.port == 22
+                                       else f"[{self.host}]:{self.port}")
+        real = f"{self.host}:{self.port}" if self.port != 22 else self.host
+        self.where = device.address if device.host == self.host else f"{device.host} ({real})"
+
+
+def _known_keys(target, path):
+    """Keys known_hosts holds under the name ssh would look the target up by
+    (empty if none or no file)."""
     ssh = asyncssh()
-    path = known_hosts_path(device)
     if not os.path.exists(path):
         return []
     try:
-        keys = ssh.read_known_hosts(path).match(device.host, "", device.port or 22)[0]
+        keys = ssh.read_known_hosts(path).match(target.name, "", target.port)[0]
     except (OSError, ValueError, ssh.KeyImportError):
         return []
     return list(keys)
 
 
-async def _add_host_key(device, say):
-    """Trust on first use, out loud: fetch the key, append it, say so."""
+async def _add_host_key(device, target, path, say):
+    """Trust on first use, out loud: fetch the key (through the ssh config,
+    as the connection goes), append it under the target's name, say so."""
     ssh = asyncssh()
-    key = await ssh.get_server_host_key(device.host, device.port or 22)
-    name = f"[{device.host}]:{device.port}" if device.port and device.port != 22 else device.host
-    path = known_hosts_path(device)
+    key = await ssh.get_server_host_key(device.host, device.port or ())
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(f"{name} {key.export_public_key().decode().strip()}\n")
-    say(f"new host key {key.get_fingerprint()} of {device.address} added to {path} "
-        f"(--accept-new-host-keys)")
+        fh.write(f"{target.name} {key.export_public_key().decode().strip()}\n")
+    say(f"new host key {key.get_fingerprint()} of {target.where} added to {path} as "
+        f"{target.name} (--accept-new-host-keys)")
 
 
 async def connect(device, accept_new=False, say=lambda text: None):
     """An open asyncssh connection, or FleetError naming why not."""
     ssh = asyncssh()
-    where = device.address
+    target = Target(device)
+    where = target.where
     path = known_hosts_path(device)
     for attempt in (1, 2):
         # None would turn checking off: a missing file is an empty one.
@@ -82,17 +106,17 @@ async def connect(device, accept_new=False, say=lambda text: None):
         try:
             return await ssh.connect(device.host, **_options(device, known))
         except ssh.HostKeyNotVerifiable:
-            if _known_keys(device):
+            if _known_keys(target, path):
                 raise FleetError(
                     f"host key of {where} does not match {path}: refusing to connect (if "
-                    f"the device was reinstalled: ssh-keygen -R {device.host}, then connect "
-                    f"once by hand)")
+                    f"the device was reinstalled: ssh-keygen -R {shlex.quote(target.name)}, "
+                    f"then connect once by hand)")
             if not accept_new or attempt == 2:
                 raise FleetError(
                     f"host key of {where} is not in {path} (connect once with ssh, or pass "
                     f"--accept-new-host-keys to add it on first use)")
             try:
-                await _add_host_key(device, say)
+                await _add_host_key(device, target, path, say)
             except (OSError, ssh.Error) as exc:
                 raise FleetError(f"cannot read the host key of {where}: {describe(exc)}")
         except ssh.PermissionDenied:
