@@ -20,7 +20,7 @@ import warnings
 
 import pandas as pd
 
-from . import files, untrusted
+from . import files, host_files, untrusted
 from .errors import BnnbenchError
 
 SCHEMA_VERSION = 1
@@ -60,6 +60,11 @@ _UNTIMED_OK = ("min_s", "median_s", "iqr_s")
 
 
 RunFileError = untrusted.RejectedFile   # names the file and the reason
+
+
+class NotARunFile(RunFileError):
+    """A file bnnbench writes beside run files that is no run (a host file):
+    loaders pass over it without a warning."""
 
 
 def now_iso():
@@ -105,13 +110,13 @@ def new_run(kind, host, settings=None, command=None):
     }
 
 
-def _safe(text):
+def safe_name(text):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "host"
 
 
 def run_filename(run):
     stamp = run["started_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
-    return f"{run['kind']}-{_safe(run['host']['label'])}-{stamp[:15]}-{run['run_id'][:8]}.json"
+    return f"{run['kind']}-{safe_name(run['host']['label'])}-{stamp[:15]}-{run['run_id'][:8]}.json"
 
 
 def write_atomic(path, obj):
@@ -195,6 +200,8 @@ def validate_run(run, path="<run>"):
     """Raise RunFileError unless `run` is a well-formed run object."""
     if not isinstance(run, dict):
         raise RunFileError(path, "not a bnnbench run file (top level is not an object)")
+    if host_files.looks_like(run):
+        raise NotARunFile(path, host_files.NOT_A_RUN)
     missing = [k for k in RUN_KEYS if k not in run]
     if missing:
         raise RunFileError(path, f"not a bnnbench run file (missing {', '.join(missing)})")
@@ -257,14 +264,7 @@ def load_run(path):
 def parse_run(raw, path="<run>"):
     """Validate the bytes of a run file that arrived some other way than
     from disk (bnnbench fleet reads them from a device), under the same rules."""
-    if len(raw) > untrusted.MAX_FILE_BYTES:
-        raise RunFileError(path, f"{len(raw)} bytes, over the {untrusted.MAX_FILE_BYTES}-byte "
-                                 f"limit for one file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RunFileError(path, "not UTF-8 text")
-    return validate_run(untrusted.parse_json(text, path), path)
+    return validate_run(untrusted.parse_bytes(raw, path), path)
 
 
 def expand_paths(paths, on_skip=untrusted.warn_skip):
@@ -290,6 +290,8 @@ def load_runs(paths, kinds=None):
     for path in expand_paths(paths):
         try:
             run = load_run(path)
+        except NotARunFile:
+            continue
         except RunFileError as exc:
             warnings.warn(f"skipping {exc}", stacklevel=2)
             continue

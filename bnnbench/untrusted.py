@@ -115,6 +115,19 @@ def parse_json(text, path, allow_nan=False):
     return obj
 
 
+def parse_bytes(raw, path):
+    """Parsed JSON of bytes that arrived some other way than from a local
+    file (bnnbench fleet reads them from a device), under the same limits."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise RejectedFile(path, f"{len(raw)} bytes, over the {MAX_FILE_BYTES}-byte limit "
+                                 f"for one file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RejectedFile(path, "not UTF-8 text")
+    return parse_json(text, path)
+
+
 def read_json(path, allow_nan=False):
     """A JSON file read under this module's rules. allow_nan for asv's files,
     which write NaN for a skipped benchmark."""

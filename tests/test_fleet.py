@@ -17,10 +17,11 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
-from bnnbench import results
+from bnnbench import host_files, results
 from bnnbench.fleet import inventory
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -154,11 +155,13 @@ def no_temp_files(path):
 
 @pytest.fixture(scope="module")
 def happy(lab):
-    """`bnnbench fleet run` on alpha and beta: the run every test below reads."""
+    """`bnnbench fleet run --host-probe` on alpha and beta: the run every
+    test below reads."""
     inv = lab.base / "fleet.toml"
     inv.write_text(toml(lab, "alpha", "alpha") + toml(lab, "beta", "beta"))
     res, rep = lab.base / "results", lab.base / "reports"
-    proc = fleet("run", str(inv), "--results", str(res), "--report-out", str(rep), "--", *QUICK)
+    proc = fleet("run", str(inv), "--results", str(res), "--report-out", str(rep),
+                 "--host-probe", "--", *QUICK)
     return inv, res, rep, proc
 
 
@@ -171,7 +174,7 @@ def test_two_devices_deliver_run_files_and_one_report(happy):
     inv, res, rep, proc = happy
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[alpha] " in proc.stderr and "[beta] " in proc.stderr
-    files = sorted(res.glob("*.json"))
+    files = sorted(res.glob("sweep-*.json"))
     assert len(files) == 2 and no_temp_files(res)
     runs = {results.load_run(str(f))["host"]["label"]: results.load_run(str(f)) for f in files}
     assert set(runs) == {"alpha", "beta"}
@@ -179,15 +182,47 @@ def test_two_devices_deliver_run_files_and_one_report(happy):
         assert run["status"] == "complete" and run["rows"]
         assert run["git_commit"] == head_commit()
         assert all(r["verified"] for r in run["rows"])
-    df = results.load_frame([str(res)])
-    assert set(df["host_label"]) == {"alpha", "beta"}
+    with warnings.catch_warnings(record=True) as caught:  # host files: passed over quietly
+        warnings.simplefilter("always")
+        df = results.load_frame([str(res)])
+    assert set(df["host_label"]) == {"alpha", "beta"} and not caught, caught
     table = proc.stdout.splitlines()
-    assert table[0].split()[:4] == ["device", "status", "rows", "wall"]
+    assert table[0].split() == ["device", "status", "rows", "wall", "run", "file", "host", "file"]
     assert any(ln.split()[:2] == ["alpha", "complete"] for ln in table)
     assert any(ln.split()[:2] == ["beta", "complete"] for ln in table)
     page = (rep / "report.html").read_text()
     assert "alpha" in page and "beta" in page
     assert "2 hosts" in proc.stdout
+    assert "bnnbench report: warning" not in proc.stderr
+    assert "Not runs, so not read: 2 host file(s)" in page
+
+
+def test_host_probe_files_arrive_checked_and_listed(happy):
+    """--host-probe: each device's `bnnbench host --probe` JSON, a file of
+    its own, in the table beside its run file."""
+    inv, res, rep, proc = happy
+    found = sorted(res.glob("host-*.json"))
+    assert [f.name.split("-")[1] for f in found] == ["alpha", "beta"]
+    for f in found:
+        assert host_files.NAME.fullmatch(f.name)
+        fp = host_files.parse(f.read_bytes(), str(f), label=f.name.split("-")[1], probe=True)
+        assert fp["probe"]["threads"]["1"]["popcount_gops"] > 0
+        row = next(ln.split() for ln in proc.stdout.splitlines()
+                   if ln.split()[0] == fp["label"])
+        assert row[-1] == os.path.relpath(f) and row[-2].endswith(".json")
+        with pytest.raises(results.NotARunFile):
+            results.load_run(str(f))
+
+
+def test_host_probe_waits_for_the_device_lock(happy):
+    """alpha and beta share one device lock: whichever waited probes only
+    after the other's sweep ended, never beside it."""
+    err = happy[3].stderr.splitlines()
+    waited = next(ln.split("]")[0][1:] for ln in err if "waiting for the device lock" in ln)
+    other = ({"alpha", "beta"} - {waited}).pop()
+    probing = err.index(next(ln for ln in err if ln.startswith(f"[{waited}] probing")))
+    ended = err.index(next(ln for ln in err if ln.startswith(f"[{other}] sweep ended")))
+    assert ended < probing
 
 
 def test_the_two_entries_of_one_machine_take_turns_and_share_the_build(happy):
@@ -332,6 +367,10 @@ def test_fetch_marks_a_run_whose_process_died_interrupted(lab, tmp_path):
     kept = workdir / "results" / "20260101T000000-deadbeef"
     run = results.new_run("sweep", {"label": "ghost", "arch": "x86_64"})
     writer = results.RunWriter(run, str(kept))
+    # host files: this device's comes home; another entry's in a shared workdir stays
+    from test_host_files import fingerprint
+    for label in ("ghost", "other"):
+        (kept / host_files.filename(label, when=0)).write_text(json.dumps(fingerprint(label)))
     inv = tmp_path / "inv.toml"
     inv.write_text(toml(lab, "ghost", "beta", workdir=str(workdir), lock=str(tmp_path / "lock")))
     res = tmp_path / "results"
@@ -351,6 +390,7 @@ def test_fetch_marks_a_run_whose_process_died_interrupted(lab, tmp_path):
     fetched = results.load_run(str(local))
     assert fetched["status"] == "interrupted" and fetched["finished_at"]
     assert fetched["run_id"] == run["run_id"] and no_temp_files(res)
+    assert sorted(p.name for p in res.glob("host-*")) == [host_files.filename("ghost", when=0)]
 
 
 @pytest.fixture

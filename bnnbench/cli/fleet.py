@@ -32,6 +32,10 @@ def register(sub):
             "only if every device finished its sweep. Example: bnnbench fleet run fleet.toml "
             "-- --quick"))
     _common(r)
+    r.add_argument("--host-probe", action="store_true",
+                   help="also run `bnnbench host --probe` on each device (about 10 s, under the "
+                        "device lock, before its sweep) and fetch its JSON into --results as "
+                        "host-LABEL-TIMESTAMP.json")
     r.add_argument("--no-report", dest="report", action="store_false",
                    help="do not run `bnnbench report` on --results at the end")
     r.add_argument("--report-out", default="reports", metavar="DIR",
@@ -42,7 +46,8 @@ def register(sub):
         "fetch", help="copy run files kept on the devices that are not here yet",
         description=(
             "Copy every run file a device kept that --results lacks (or has only as "
-            "'running'), e.g. the rows of a sweep whose connection dropped. A run still "
+            "'running'), e.g. the rows of a sweep whose connection dropped, and its host "
+            "files (--host-probe) that --results lacks. A run still "
             "'running' on a device where no benchmark holds the lock died with its process "
             "and is marked interrupted, as Ctrl-C marks a local one."))
     _common(f)
@@ -126,7 +131,8 @@ def run(args):
     print(f"bnnbench fleet: {len(devices)} devices, commit {src.commit[:12]}, "
           f"bnnbench sweep {' '.join(sweep_args)}", file=sys.stderr)
     try:
-        outcomes = job.run_all(devices, src, sweep_args, **_job_kw(args, results_dir=args.results))
+        outcomes = job.run_all(devices, src, sweep_args, host_probe=args.host_probe,
+                               **_job_kw(args, results_dir=args.results))
     except KeyboardInterrupt:
         print("bnnbench fleet: interrupted; the devices stop their sweeps and keep their rows: "
               f"bnnbench fleet fetch {args.inventory} gets them", file=sys.stderr)

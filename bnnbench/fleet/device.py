@@ -5,9 +5,10 @@ The controller (job.py) sends this file's text as `python3 -c TEXT MODE ...`:
 
 - run:   take the device lock, unpack the shipped source, create or reuse a
          venv, pip-install the source (the device's compiler builds the
-         kernels), then `bnnbench sweep --label LABEL --out DIR ...`;
-- fetch: list the run files kept on the device and say whether a benchmark
-         holds the lock now;
+         kernels), with --host-probe NAME `bnnbench host --probe` into the
+         file NAME, then `bnnbench sweep --label LABEL --out DIR ...`;
+- fetch: list the files kept on the device (run files, host files) and say
+         whether a benchmark holds the lock now;
 - check: Python, venv support, compiler, free memory and disk.
 
 It answers with lines `@fleet {json}` on stdout; stderr is progress for a
@@ -222,12 +223,34 @@ def mode_run(args):
     bnnbench = build(stopper, workdir, args.commit, env)
     out = os.path.join(workdir, "results", args.token)
     os.makedirs(out, exist_ok=True)
+    host_file = host_error = None
+    if args.host_probe:  # under the lock: never beside a sweep on this device
+        host_error = probe_host(stopper, bnnbench, args.label, os.path.join(out, args.host_probe),
+                                env)
+        if host_error is None:
+            host_file = os.path.relpath(os.path.join(out, args.host_probe), workdir)
     note(f"sweep: bnnbench sweep {' '.join(args.sweep)} (run file in {out})")
     code = stopper.run([bnnbench, "sweep", "--label", args.label, "--out", out] + args.sweep,
                        stdout=subprocess.DEVNULL, env=env)
-    files = sorted(f for f in os.listdir(out) if f.endswith(".json"))
-    tell(exit=code, stopped=stopper.stopped,
+    note(f"sweep ended (exit status {code})")
+    files = sorted(f for f in os.listdir(out) if f.endswith(".json") and f != args.host_probe)
+    tell(exit=code, stopped=stopper.stopped, host_file=host_file, host_error=host_error,
          run_files=[os.path.relpath(os.path.join(out, f), workdir) for f in files])
+
+
+def probe_host(stopper, bnnbench, label, path, env):
+    """`bnnbench host --probe --format json` into `path` by way of a
+    temporary name, so no fetch ever sees half of it. Why it failed, or None."""
+    note("probing this device's peaks: bnnbench host --probe (about 10 s)")
+    tmp = path + ".part"
+    with open(tmp, "w") as fh:
+        code = stopper.run([bnnbench, "host", "--probe", "--format", "json", "--label", label],
+                           stdout=fh, env=env)
+    if code != 0:
+        os.unlink(tmp)
+        return f"bnnbench host --probe exited with status {code} (see the lines above)"
+    os.replace(tmp, path)
+    return None
 
 
 def mode_fetch(args):
@@ -241,7 +264,7 @@ def mode_fetch(args):
             if os.path.isdir(d):
                 found += [os.path.relpath(os.path.join(d, f), workdir)
                           for f in sorted(os.listdir(d)) if f.endswith(".json")]
-    tell(busy=busy, run_files=found)
+    tell(busy=busy, files=found)
 
 
 def _first_line(cmd):
@@ -302,6 +325,7 @@ def main(argv=None):
     p.add_argument("--archive")
     p.add_argument("--commit")
     p.add_argument("--token")
+    p.add_argument("--host-probe", metavar="NAME")
     argv = sys.argv[1:] if argv is None else argv
     cut = argv.index("--") if "--" in argv else len(argv)
     args = p.parse_args(argv[:cut])

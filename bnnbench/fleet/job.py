@@ -1,11 +1,12 @@
 """One device's part of a fleet command, and all devices at once.
 
-run:   connect, ship the source archive, let device.py lock, build and
-       sweep there (its progress lines shown as `[label] ...`), then copy
-       the run file into the local results directory atomically.
-fetch: copy run files kept on the device that are not here yet; a run
-       still "running" while nothing holds the device lock died with its
-       process (a dropped connection, a reboot) and is marked interrupted.
+run:   connect, ship the source archive, let device.py lock, build, probe
+       (if asked) and sweep there (its progress lines shown as
+       `[label] ...`), then copy the run file and the host file into the
+       local results directory atomically, each checked first.
+fetch: copy run and host files kept on the device that are not here yet; a
+       run still "running" while nothing holds the device lock died with
+       its process (a dropped connection, a reboot) and is marked interrupted.
 check: what the device has before anyone waits for a sweep.
 
 A failure stops its own device only: it becomes the Outcome's one-line
@@ -15,18 +16,21 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import shlex
 import sys
 import time
 import uuid
 
-from .. import files, results
+from .. import files, host_files, results
 from . import transport
 from .device import MARK
 from .transport import FleetError
 
 DEVICE_SCRIPT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "device.py")
 GRACE = 60  # seconds a stopped sweep gets to save its rows and exit
+# A name the device gives a file becomes a local path: a plain file name only.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.json")
 
 
 @dataclasses.dataclass
@@ -36,6 +40,7 @@ class Outcome:
     rows: int = None
     wall_s: float = None
     run_file: str = None
+    host_file: str = None
     error: str = None
     extra: dict = dataclasses.field(default_factory=dict)
 
@@ -54,6 +59,7 @@ class Job:
         self.timeout = device.timeout or timeout
         self.out = out or sys.stderr
         self.reply, self.t0 = None, time.monotonic()
+        self.host_file = None  # here once fetched, whatever happens after
 
     def say(self, text):
         self.out.write(f"[{self.device.label}] {text}\n")
@@ -103,9 +109,9 @@ class Job:
 
     # --------------------------------------------------------------- run
 
-    async def run(self, source, sweep_args):
+    async def run(self, source, sweep_args, host_probe=False):
         try:
-            return await self._run(source, sweep_args)
+            return await self._run(source, sweep_args, host_probe)
         except FleetError as exc:
             return self._failed(str(exc))
         except asyncio.TimeoutError:
@@ -115,9 +121,10 @@ class Job:
                                 f"once it is back)")
 
     def _failed(self, error, status="error"):
-        return Outcome(self.device.label, status, wall_s=time.monotonic() - self.t0, error=error)
+        return Outcome(self.device.label, status, wall_s=time.monotonic() - self.t0,
+                       host_file=self.host_file, error=error)
 
-    async def _run(self, source, sweep_args):
+    async def _run(self, source, sweep_args, host_probe):
         dev = self.device
         conn = await asyncio.wait_for(self.connect(), self.remaining())
         async with conn:
@@ -125,8 +132,10 @@ class Job:
                 await asyncio.wait_for(self._ship(sftp, source), self.remaining())
             token = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             args = ["--label", dev.label, "--archive", f"ship/{source.name}",
-                    "--commit", source.commit, "--token", token, "--", *dev.sweep_args,
-                    *sweep_args]
+                    "--commit", source.commit, "--token", token]
+            if host_probe:
+                args += ["--host-probe", host_files.filename(dev.label)]
+            args += ["--", *dev.sweep_args, *sweep_args]
             self.reply = None
             cmd = transport.Command(conn, device_command(dev, "run", *args), self._on_out,
                                     self._on_err)
@@ -144,14 +153,21 @@ class Job:
                     raise FleetError(f"timed out after {self.timeout:g} s, and the device did "
                                      f"not stop within {GRACE} s")
             reply = self._answer(code)
-            if not reply["run_files"]:
-                raise FleetError(f"the sweep wrote no run file (it exited with status "
-                                 f"{reply['exit']}; see the lines above)")
+            host_error = reply.get("host_error")
             async with conn.start_sftp_client() as sftp:
+                if reply.get("host_file"):
+                    try:
+                        await self._fetch_host(sftp, reply["host_file"])
+                    except FleetError as exc:  # the run file still comes home
+                        host_error = str(exc)
+                if not reply["run_files"]:
+                    raise FleetError(f"the sweep wrote no run file (it exited with status "
+                                     f"{reply['exit']}; see the lines above)")
                 path, run = await self._fetch(sftp, reply["run_files"][-1], dead=False)
         rows = len(run["rows"])
         out = Outcome(dev.label, "timed out" if timed_out else run["status"], rows=rows,
-                      wall_s=time.monotonic() - self.t0, run_file=path)
+                      wall_s=time.monotonic() - self.t0, run_file=path,
+                      host_file=self.host_file)
         if timed_out:
             out.error = f"timed out after {self.timeout:g} s; kept {rows} finished rows"
         elif run["status"] == "failed":
@@ -160,6 +176,8 @@ class Job:
             out.error = f"the sweep was interrupted on the device; kept {rows} finished rows"
         elif run["status"] != "complete" or reply["exit"] != 0:
             out.error = f"the sweep exited with status {reply['exit']} (see the lines above)"
+        if host_error:
+            out.error = "; ".join(filter(None, [out.error, f"host probe: {host_error}"]))
         return out
 
     async def _ship(self, sftp, source):
@@ -176,19 +194,37 @@ class Job:
     async def _fetch(self, sftp, rel, dead):
         """Copy one device run file (workdir-relative) here atomically;
         mark it interrupted if it is "running" and its process is `dead`."""
-        remote = f"{transport.sftp_path(self.device.workdir)}/{rel}"
-        raw = await transport.read_bytes(sftp, remote)
+        path, raw = await self._read(sftp, rel)
         try:
             run = results.parse_run(raw, f"{self.device.label}:{rel}")
         except results.RunFileError as exc:
             raise FleetError(f"the device's run file is not valid: {exc}")
-        path = os.path.join(self.results_dir, os.path.basename(rel))
         if dead and run["status"] == "running":
             results.finish_run(run, "interrupted")
             results.write_atomic(path, run)
         else:
             files.write_atomic(path, raw)
         return path, run
+
+    async def _fetch_host(self, sftp, rel):
+        """Copy the device's host file (workdir-relative) here atomically,
+        once it is checked to be this device's fingerprint with its probe."""
+        path, raw = await self._read(sftp, rel)
+        try:
+            host_files.parse(raw, f"{self.device.label}:{rel}", self.device.label, probe=True)
+        except host_files.RejectedFile as exc:
+            raise FleetError(f"the device's host file is not valid: {exc}")
+        files.write_atomic(path, raw)
+        self.host_file = path
+        return path
+
+    async def _read(self, sftp, rel):
+        """(local path, bytes) of a device file; its name must be a plain one."""
+        name = os.path.basename(rel)
+        if not SAFE_NAME.fullmatch(name):
+            raise FleetError(f"the device named a file {name!r:.60}: not a plain .json name")
+        remote = f"{transport.sftp_path(self.device.workdir)}/{rel}"
+        return os.path.join(self.results_dir, name), await transport.read_bytes(sftp, remote)
 
     # ------------------------------------------------------------- fetch
 
@@ -209,7 +245,14 @@ class Job:
             reply = await self.remote(conn, "fetch")
             busy = reply["busy"]
             async with conn.start_sftp_client() as sftp:
-                for rel in reply["run_files"]:
+                for rel in reply["files"]:
+                    name = os.path.basename(rel)
+                    if host_files.NAME.fullmatch(name):
+                        if (host_files.is_for(name, self.device.label)
+                                and not os.path.exists(os.path.join(self.results_dir, name))):
+                            fetched.append(await self._fetch_host(sftp, rel))
+                            self.say(f"fetched {fetched[-1]} (host file)")
+                        continue
                     if self._have(os.path.basename(rel)):
                         continue
                     path, run = await self._fetch(sftp, rel, dead=not busy)
@@ -222,8 +265,9 @@ class Job:
             self.say("a benchmark holds the device lock now: a run still going was fetched "
                      "as it stands; fetch again when it ends")
         return Outcome(self.device.label, status, rows=rows, wall_s=time.monotonic() - self.t0,
-                       run_file=fetched[-1] if fetched else None,
-                       extra={"files": fetched})
+                       run_file=next((f for f in reversed(fetched) if f != self.host_file),
+                                     None),
+                       host_file=self.host_file, extra={"files": fetched})
 
     def _have(self, name):
         """A finished copy is here already (a "running" one is fetched again)."""
@@ -263,8 +307,8 @@ async def _each(devices, job_kw, method, *args):
     return await asyncio.gather(*(getattr(j, method)(*args) for j in jobs))
 
 
-def run_all(devices, source, sweep_args, **job_kw):
-    return asyncio.run(_each(devices, job_kw, "run", source, sweep_args))
+def run_all(devices, source, sweep_args, host_probe=False, **job_kw):
+    return asyncio.run(_each(devices, job_kw, "run", source, sweep_args, host_probe))
 
 
 def fetch_all(devices, **job_kw):

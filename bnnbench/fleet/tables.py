@@ -17,15 +17,23 @@ def _gib(n):
     return "-" if n is None else f"{n / 2**30:.1f} GiB"
 
 
+def _file(path):
+    return os.path.relpath(path) if path else "-"
+
+
 def outcome_table(outcomes):
-    """device, status, rows, wall time, run file (run and fetch)."""
-    return pd.DataFrame({
+    """device, status, rows, wall time, run file (run and fetch), and the
+    host file where a device has one (--host-probe)."""
+    table = pd.DataFrame({
         "device": [o.label for o in outcomes],
         "status": [o.status for o in outcomes],
         "rows": [("-" if o.rows is None else str(o.rows)) for o in outcomes],
         "wall": [_wall(o.wall_s) for o in outcomes],
-        "run file": [os.path.relpath(o.run_file) if o.run_file else "-" for o in outcomes],
+        "run file": [_file(o.run_file) for o in outcomes],
     })
+    if any(o.host_file for o in outcomes):
+        table["host file"] = [_file(o.host_file) for o in outcomes]
+    return table
 
 
 def check_table(outcomes):

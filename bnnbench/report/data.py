@@ -97,16 +97,21 @@ def _load_one(path):
 
 
 def read_runs(paths):
-    """(runs, skipped): every valid run file under `paths`, the rest with a reason.
+    """(runs, skipped, not_runs): every valid run file under `paths`, the
+    rest with a reason, and the files bnnbench writes beside runs that are
+    none (host files), passed over without a warning.
 
     Unlike results.load_runs this also survives what validation does not
     foresee (a JSON nesting deep enough to exhaust recursion, a file that
     vanishes mid-read), keeps what a partly readable file offers, and drops
     a second copy of the same run."""
-    runs, skipped, seen = [], [], {}
+    runs, skipped, not_runs, seen = [], [], [], {}
     for path in results.expand_paths(paths, lambda p, why: _skip(skipped, p, why)):
         try:
             run, problems = _load_one(path)
+        except results.NotARunFile:
+            not_runs.append(path)
+            continue
         except results.RunFileError as exc:
             _skip(skipped, path, exc.reason)
             continue
@@ -121,7 +126,7 @@ def read_runs(paths):
         seen[run["run_id"]] = path
         run["_path"] = path
         runs.append(run)
-    return runs, skipped
+    return runs, skipped, not_runs
 
 
 def _label(host):
@@ -464,8 +469,12 @@ def _runs_table(runs, used, all_runs):
 
 def load(paths, all_runs=False):
     """Read every run under `paths` into a Dataset; never raises for a bad file."""
-    runs, skipped = read_runs(paths)
+    runs, skipped, not_runs = read_runs(paths)
     notes = []
+    if not_runs:
+        notes.append(f"Not runs, so not read: {len(not_runs)} host file(s) (bnnbench host "
+                     f"output, e.g. from bnnbench fleet run --host-probe): "
+                     f"{', '.join(os.path.basename(p) for p in not_runs)}.")
     frames = {}
     good = []
     run_trusts = {}
