@@ -23,9 +23,13 @@ TEXT_FIELDS = ("label", "hostname", "arch", "cpu_brand")
 NOT_A_RUN = "a host fingerprint (bnnbench host output), not a run"
 
 
-def filename(label, when=None):
+STAMP = "%Y%m%dT%H%M%S"  # UTC, as in run file names
+
+
+def filename(label, when=None, stamp=None):
+    """The host file's name; `stamp` in place of the time of `when` (now)."""
     from .results import safe_name
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(when))
+    stamp = stamp or time.strftime(STAMP, time.gmtime(when))
     return f"{PREFIX}{safe_name(label)}-{stamp}.json"
 
 

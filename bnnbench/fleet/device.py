@@ -6,7 +6,8 @@ The controller (job.py) sends this file's text as `python3 -c TEXT MODE ...`:
 - run:   take the device lock, unpack the shipped source, create or reuse a
          venv, pip-install the source (the device's compiler builds the
          kernels), with --host-probe NAME `bnnbench host --probe` into the
-         file NAME, then `bnnbench sweep --label LABEL --out DIR ...`;
+         file NAME ({stamp} in it: the time, in --stamp-format, UTC), then
+         `bnnbench sweep --label LABEL --out DIR ...`;
 - fetch: list the files kept on the device (run files, host files) and say
          whether a benchmark holds the lock now;
 - check: Python, venv support, compiler, free memory and disk.
@@ -223,17 +224,17 @@ def mode_run(args):
     bnnbench = build(stopper, workdir, args.commit, env)
     out = os.path.join(workdir, "results", args.token)
     os.makedirs(out, exist_ok=True)
-    host_file = host_error = None
+    host_file = host_error = name = None
     if args.host_probe:  # under the lock: never beside a sweep on this device
-        host_error = probe_host(stopper, bnnbench, args.label, os.path.join(out, args.host_probe),
-                                env)
+        name = args.host_probe.replace("{stamp}", time.strftime(args.stamp_format, time.gmtime()))
+        host_error = probe_host(stopper, bnnbench, args.label, os.path.join(out, name), env)
         if host_error is None:
-            host_file = os.path.relpath(os.path.join(out, args.host_probe), workdir)
+            host_file = os.path.relpath(os.path.join(out, name), workdir)
     note(f"sweep: bnnbench sweep {' '.join(args.sweep)} (run file in {out})")
     code = stopper.run([bnnbench, "sweep", "--label", args.label, "--out", out] + args.sweep,
                        stdout=subprocess.DEVNULL, env=env)
     note(f"sweep ended (exit status {code})")
-    files = sorted(f for f in os.listdir(out) if f.endswith(".json") and f != args.host_probe)
+    files = sorted(f for f in os.listdir(out) if f.endswith(".json") and f != name)
     tell(exit=code, stopped=stopper.stopped, host_file=host_file, host_error=host_error,
          run_files=[os.path.relpath(os.path.join(out, f), workdir) for f in files])
 
@@ -326,6 +327,7 @@ def main(argv=None):
     p.add_argument("--commit")
     p.add_argument("--token")
     p.add_argument("--host-probe", metavar="NAME")
+    p.add_argument("--stamp-format")
     argv = sys.argv[1:] if argv is None else argv
     cut = argv.index("--") if "--" in argv else len(argv)
     args = p.parse_args(argv[:cut])

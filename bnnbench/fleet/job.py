@@ -133,8 +133,9 @@ class Job:
             token = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             args = ["--label", dev.label, "--archive", f"ship/{source.name}",
                     "--commit", source.commit, "--token", token]
-            if host_probe:
-                args += ["--host-probe", host_files.filename(dev.label)]
+            if host_probe:  # the device stamps it with the time it probes
+                args += ["--host-probe", host_files.filename(dev.label, stamp="{stamp}"),
+                         "--stamp-format", host_files.STAMP]
             args += ["--", *dev.sweep_args, *sweep_args]
             self.reply = None
             cmd = transport.Command(conn, device_command(dev, "run", *args), self._on_out,
@@ -157,6 +158,9 @@ class Job:
             async with conn.start_sftp_client() as sftp:
                 if reply.get("host_file"):
                     try:
+                        if not host_files.is_for(os.path.basename(reply["host_file"]), dev.label):
+                            raise FleetError(f"the device named its host file "
+                                             f"{reply['host_file']!r:.80}")
                         await self._fetch_host(sftp, reply["host_file"])
                     except FleetError as exc:  # the run file still comes home
                         host_error = str(exc)
