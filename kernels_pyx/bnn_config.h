@@ -62,8 +62,10 @@
  * accumulators + 2 panel registers + 1 broadcast fit, each panel register
  * loaded then feeds 8 popcounts, and the tile's fixed costs (call,
  * epilogue, prefetch) are shared by twice the work. Measured on the Intel
- * Xeon, 1 thread, alternating builds: 6-7 % faster than 4 rows at K = 3200
- * and 12800, the same at K = 800. AVX2 (16 registers) and NEON keep 4. */
+ * Xeon (quiet, three alternations of the two builds, best of 15): 0-5 %
+ * faster than 4 rows at K = 800 and 3200 on 1 and 2 threads, 3-7 % at
+ * K = 12800 on 2 threads, within the noise at K = 12800 on 1 thread.
+ * AVX2 (16 registers) and NEON keep 4. */
 #if defined(BNN_PATH_AVX512)
 #define BNN_XNOR_MR 8
 #else
