@@ -10,6 +10,7 @@
  * packed (no nibble split). */
 #ifndef BNN_AVX512_H
 #define BNN_AVX512_H
+#define BNN_HAVE_XNOR_TILE_PF 1
 
 /* c[j] = k - 2 * count[j] for j < nr, 16 int32 lanes. A partial panel goes
  * through a small buffer rather than a masked store: SIMDe 0.8 emulates
@@ -69,9 +70,10 @@ static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
  * each broadcast word of A NZ times; a row tail (mr < BNN_XNOR_MR, only when
  * M is not a multiple of it) runs the same loop one row at a time. */
 #define BNN_DEFINE_XNOR_TILE_AVX512(WT, SUFFIX, SET1, POPCNT, ADD)                   \
-static inline void bnn_xnor_tile_##SUFFIX(                                           \
+static inline void bnn_xnor_tile_pf_##SUFFIX(                                        \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
-        int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k, const char *pf,                \
+        ptrdiff_t pf_lines)                                                          \
 {                                                                                    \
     enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), NZ = 2,                     \
            LANES = 64 / (int)sizeof(WT) };                                           \
@@ -81,6 +83,7 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
         for (int r = 0; r < BNN_XNOR_MR; ++r)                                        \
             for (int z = 0; z < NZ; ++z) acc[r][z] = _mm512_setzero_si512();         \
         for (ptrdiff_t w = 0; w < kw; ++w) {                                         \
+            if (w < pf_lines) bnn_prefetch_l2(pf + 64 * w);                          \
             __m512i b[NZ];                                                           \
             for (int z = 0; z < NZ; ++z)                                             \
                 b[z] = _mm512_loadu_si512((const void *)(p + w * NRW + z * LANES));  \
@@ -91,6 +94,7 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
                     acc[r][z] = ADD(acc[r][z], POPCNT(_mm512_xor_si512(b[z], x)));   \
             }                                                                        \
         }                                                                            \
+        if (pf_lines > kw) bnn_prefetch_lines(pf + 64 * kw, pf_lines - kw);         \
         _Pragma("GCC unroll 16")                                                     \
         for (int r = 0; r < BNN_XNOR_MR; ++r) {                                      \
             __m512i counts[NZ];                                                      \
@@ -99,6 +103,7 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
         }                                                                            \
         return;                                                                      \
     }                                                                                \
+    bnn_prefetch_lines(pf, pf_lines);                                                \
     for (int r = 0; r < mr; ++r) {                                                   \
         __m512i acc[NZ];                                                             \
         for (int z = 0; z < NZ; ++z) acc[z] = _mm512_setzero_si512();                \
@@ -112,6 +117,12 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
         const int n = bnn_row_counts_##SUFFIX(acc, counts);                          \
         bnn_store_row_avx512(counts, n, k, c + r * ldc, nr);                         \
     }                                                                                \
+}                                                                                    \
+static inline void bnn_xnor_tile_##SUFFIX(                                           \
+        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
+{                                                                                    \
+    bnn_xnor_tile_pf_##SUFFIX(a, lda, mr, p, kw, c, ldc, nr, k, NULL, 0);             \
 }
 
 #define bnn_set1_u32(x) _mm512_set1_epi32((int)(x))

@@ -11,7 +11,8 @@
 #include "bnn_config.h"
 
 /* A read hint into L2 (gcc and clang, every target; a no-op elsewhere):
- * the xnor GEMM fetches the next block of panels while it computes. */
+ * the xnor kernels fetch what comes next (the GEMM's next block of panels,
+ * the binary layer's next image) while they compute. */
 static inline void bnn_prefetch_l2(const void *p)
 {
 #if defined(__GNUC__)
@@ -19,6 +20,11 @@ static inline void bnn_prefetch_l2(const void *p)
 #else
     (void)p;
 #endif
+}
+
+static inline void bnn_prefetch_lines(const char *p, ptrdiff_t lines)
+{
+    for (ptrdiff_t i = 0; i < lines; ++i) bnn_prefetch_l2(p + 64 * i);
 }
 
 /* ---------------------------------------------------------------- xnor */
@@ -73,6 +79,24 @@ BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
 #else
 #define bnn_xnor_tile_u32 bnn_xnor_tile_c_u32
 #define bnn_xnor_tile_u64 bnn_xnor_tile_c_u64
+#endif
+
+/* bnn_xnor_tile_pf_*: a tile that also prefetches pf_lines cache lines
+ * from pf into L2. A path whose tile can issue them one per K-word, spread
+ * over its loop, defines BNN_HAVE_XNOR_TILE_PF (AVX-512); elsewhere they go
+ * out in one burst before the tile. */
+#ifndef BNN_HAVE_XNOR_TILE_PF
+#define BNN_DEFINE_XNOR_TILE_PF(WT, SUFFIX)                                          \
+static inline void bnn_xnor_tile_pf_##SUFFIX(                                        \
+        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k, const char *pf,                \
+        ptrdiff_t pf_lines)                                                          \
+{                                                                                    \
+    bnn_prefetch_lines(pf, pf_lines);                                                \
+    bnn_xnor_tile_##SUFFIX(a, lda, mr, p, kw, c, ldc, nr, k);                        \
+}
+BNN_DEFINE_XNOR_TILE_PF(uint32_t, u32)
+BNN_DEFINE_XNOR_TILE_PF(uint64_t, u64)
 #endif
 
 /* bnn_pack_band_*: sign + bit-pack of a band of rows into whole panels (see
