@@ -146,15 +146,13 @@ def _prepare_xnor(x, w, geom, stride, threads, word_bits):
     panels = weight_panels(w, word_bits)
     pad_pixel = pack_signs(np.ones(c, np.float32), word_bits)   # +1 padding
     packed = cache_aligned_zeros((b, h, wd, cw), dtype)
-    pixels = packed.reshape(b * h * wd, cw)
-    x2d = x.reshape(b * h * wd, c)
     work = cache_aligned_zeros(_bconv.work_shape(kh * kw * cw, threads), dtype)
     out = cache_aligned_zeros((b, ho, wo, f), np.int32)
     k = kh * kw * c
 
     def run():
-        _bconv.pack_pixels(x2d, pixels, threads)
-        _bconv.bconv(packed, pad_pixel, panels, kh, kw, stride, top, left, k, out, work, threads)
+        _bconv.bconv_layer(x, packed, pad_pixel, panels, kh, kw, stride, top, left, k, out,
+                           work, threads)
         return out
     run.held_bytes = held_bytes(panels, packed, work, out)
     return run

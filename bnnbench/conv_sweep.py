@@ -136,8 +136,9 @@ def layer_table(df):
 # Awkward layers (batch, height, width, channels, filters, kernel, stride,
 # padding): C off word multiples and C = 1, stride 2, both paddings and
 # explicit ones, kernels 1/3/5, batch 1, H != W, F off the panel width (8,
-# 16 or 32 columns) and over one panel. The tests and `bnnbench verify` use
-# them.
+# 16 or 32 columns) and over one panel, and a batch that binary layers
+# pipeline image by image on every thread count the tests use. The tests
+# and `bnnbench verify` use them.
 AWKWARD_LAYERS = [
     (1, 5, 7, 1, 3, 3, 1, "same"),
     (2, 9, 6, 33, 17, 3, 2, "same"),
@@ -151,6 +152,7 @@ AWKWARD_LAYERS = [
     (1, 3, 17, 200, 19, 1, 2, "same"),
     (2, 8, 9, 35, 6, 3, 2, 1),          # explicit padding (model specs)
     (1, 6, 6, 70, 9, 5, 1, 2),
+    (7, 5, 6, 70, 17, 3, 2, "same"),    # images split unevenly over 2 and 3 threads
 ]
 
 

@@ -9,6 +9,13 @@ The activations are the A operand (broadcast words) and the packed weights
 the panels, so the tiles write the [pixels, filters] output, which is NHWC,
 directly. Padding bits inside each pixel's last word are 0 in both operands.
 
+When the batch has images to spare (at least two per thread), the pack
+runs image by image inside the block loop instead of as a pass of its own
+(bconv_layer): each thread packs an image just before its first block needs
+it, and while the blocks of one image run, their tiles prefetch the next
+image's floats into L2, so the feature map's trip from memory (a third of
+a 512-channel layer when packed in a pass of its own) overlaps popcounts.
+
 Float layers use the same im2col, over floats, into one full buffer for the
 BLAS (float_im2col).
 """
@@ -19,7 +26,7 @@ from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from words cimport word_t
 from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_xnor_split_a_u32, bnn_xnor_split_a_u64,
-                         bnn_xnor_tile_u32, bnn_xnor_tile_u64)
+                         bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
 
 cdef extern from "bnn_config.h":
     int BNN_XNOR_MR
@@ -102,6 +109,13 @@ def float_im2col(const float[:, :, :, ::1] x, Py_ssize_t ho, Py_ssize_t wo, int 
                              &out[i * rows, 0], out.shape[1])
 
 
+cdef inline void _pack_pixel(const float *x, Py_ssize_t c, word_t *out) noexcept nogil:
+    if word_t is uint64_t:
+        bnn_pack_signs_u64(x, c, out)
+    else:
+        bnn_pack_signs_u32(x, c, out)
+
+
 def pack_pixels(const float[:, ::1] x, word_t[:, ::1] out, int threads=1):
     """Sign + bit-pack each row of x (pixels, C) into out (pixels, ceil(C / W))."""
     cdef Py_ssize_t i, n = x.shape[0], c = x.shape[1]
@@ -110,27 +124,25 @@ def pack_pixels(const float[:, ::1] x, word_t[:, ::1] out, int threads=1):
     with nogil:
         if threads > 1:
             for i in prange(n, num_threads=threads, schedule="static"):
-                if word_t is uint64_t:
-                    bnn_pack_signs_u64(&x[i, 0], c, &out[i, 0])
-                else:
-                    bnn_pack_signs_u32(&x[i, 0], c, &out[i, 0])
+                _pack_pixel(&x[i, 0], c, &out[i, 0])
         else:
             for i in range(n):
-                if word_t is uint64_t:
-                    bnn_pack_signs_u64(&x[i, 0], c, &out[i, 0])
-                else:
-                    bnn_pack_signs_u32(&x[i, 0], c, &out[i, 0])
+                _pack_pixel(&x[i, 0], c, &out[i, 0])
 
 
 cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pad_pixel,
                        const word_t *panels, Py_ssize_t npanels, Py_ssize_t nrw,
                        Py_ssize_t n0, Py_ssize_t n1,
                        int32_t k, word_t *rows, word_t *split, int32_t *out,
-                       Py_ssize_t nf) noexcept nogil:
+                       Py_ssize_t nf, const char *pf, Py_ssize_t pf_lines) noexcept nogil:
     """Output pixels n0 .. n1-1: build their im2col rows, then every panel of
-    weights against every row tile of them."""
+    weights against every row tile of them; the tile calls share out the
+    prefetch of pf_lines cache lines from pf."""
     cdef Py_ssize_t kwords = g.kh * g.kw * g.c, lda = kwords, i, q, p, j0
     cdef Py_ssize_t nrows = n1 - n0, psize = kwords * nrw
+    cdef Py_ssize_t ntiles = (nrows + BNN_XNOR_MR - 1) // BNN_XNOR_MR
+    cdef Py_ssize_t per_call = (pf_lines + npanels * ntiles - 1) // (npanels * ntiles)
+    cdef Py_ssize_t first, lines
     cdef int mr
     cdef word_t *a = rows
     _im2col_rows(packed, g, pad_pixel, n0, n1, rows, kwords)
@@ -144,15 +156,19 @@ cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pa
         lda = 2 * kwords
     for p in range(npanels):
         j0 = p * nrw
-        for i in range((nrows + BNN_XNOR_MR - 1) // BNN_XNOR_MR):
+        for i in range(ntiles):
             q = i * BNN_XNOR_MR
             mr = <int>min(BNN_XNOR_MR, nrows - q)
+            first = min(pf_lines, (p * ntiles + i) * per_call)
+            lines = min(per_call, pf_lines - first)
             if word_t is uint64_t:
-                bnn_xnor_tile_u64(a + q * lda, lda, mr, panels + p * psize, kwords,
-                                  out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k)
+                bnn_xnor_tile_pf_u64(a + q * lda, lda, mr, panels + p * psize, kwords,
+                                     out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
+                                     pf + 64 * first if lines > 0 else NULL, lines)
             else:
-                bnn_xnor_tile_u32(a + q * lda, lda, mr, panels + p * psize, kwords,
-                                  out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k)
+                bnn_xnor_tile_pf_u32(a + q * lda, lda, mr, panels + p * psize, kwords,
+                                     out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
+                                     pf + 64 * first if lines > 0 else NULL, lines)
 
 
 def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):
@@ -195,15 +211,89 @@ def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
                 _bconv_block(&packed[0, 0, 0, 0], &g, &pad_pixel[0], &panels[0, 0, 0],
                              panels.shape[0], panels.shape[2], b * rows,
                              min(n, b * rows + rows), k, buf, buf + rows * kwords,
-                             &out[0, 0, 0, 0], nf)
+                             &out[0, 0, 0, 0], nf, NULL, 0)
         else:
             buf = &work[0, 0]
             for b in range(nblocks):
                 _bconv_block(&packed[0, 0, 0, 0], &g, &pad_pixel[0], &panels[0, 0, 0],
                              panels.shape[0], panels.shape[2], b * rows,
                              min(n, b * rows + rows), k, buf, buf + rows * kwords,
-                             &out[0, 0, 0, 0], nf)
+                             &out[0, 0, 0, 0], nf, NULL, 0)
 
 
 def conv_rows():
     return BNN_CONV_ROWS
+
+
+cdef void _bconv_images(const float *x, word_t *packed, const Geometry *g,
+                        const word_t *pad_pixel, const word_t *panels, Py_ssize_t npanels,
+                        Py_ssize_t nrw, Py_ssize_t img0, Py_ssize_t img1, Py_ssize_t rows,
+                        int32_t k, word_t *buf, int32_t *out, Py_ssize_t nf) noexcept nogil:
+    """Images img0 .. img1-1 of the layer: each packed just before its first
+    block, the next one's floats prefetched by the blocks before that. g.c is
+    the packed words per pixel; x holds k / (kh * kw) floats per pixel."""
+    cdef Py_ssize_t c = k // (g.kh * g.kw), cw = g.c, kwords = g.kh * g.kw * cw
+    cdef Py_ssize_t img_pixels = g.h * g.w, out_pixels = g.ho * g.wo, i
+    cdef Py_ssize_t img_lines = (img_pixels * c * sizeof(float) + 63) // 64
+    cdef Py_ssize_t blocks = (out_pixels + rows - 1) // rows
+    cdef Py_ssize_t per_block = (img_lines + blocks - 1) // blocks
+    cdef Py_ssize_t n = img0 * out_pixels, nend = img1 * out_pixels, n1, packed_to = img0
+    cdef Py_ssize_t pf_left = 0, lines
+    cdef const char *pf = NULL
+    while n < nend:
+        n1 = min(n + rows, nend)
+        while packed_to <= (n1 - 1) // out_pixels:
+            for i in range(packed_to * img_pixels, (packed_to + 1) * img_pixels):
+                _pack_pixel(x + i * c, c, packed + i * cw)
+            packed_to += 1
+            pf_left = img_lines if packed_to < img1 else 0
+            pf = <const char *>(x + packed_to * img_pixels * c) if pf_left else NULL
+        lines = min(per_block, pf_left)
+        _bconv_block(packed, g, pad_pixel, panels, npanels, nrw, n, n1, k, buf,
+                     buf + rows * kwords, out, nf, pf, lines)
+        if lines:
+            pf += 64 * lines
+            pf_left -= lines
+        n = n1
+
+
+def bconv_layer(const float[:, :, :, ::1] x, word_t[:, :, :, ::1] packed,
+                const word_t[::1] pad_pixel, const word_t[:, :, ::1] panels, int kh, int kw,
+                int stride, int pad_top, int pad_left, int k, int32_t[:, :, :, ::1] out,
+                word_t[:, ::1] work, int threads=1, Py_ssize_t rows=0):
+    """The whole binary layer from floats: pack_pixels(x) into packed, then
+    bconv(); as one pipeline when the batch has at least two images per
+    thread (each thread takes a run of whole images), else as two passes."""
+    cdef Geometry g = _geometry(packed.shape[1], packed.shape[2], packed.shape[3], out.shape[1],
+                                out.shape[2], kh, kw, stride, pad_top, pad_left)
+    cdef Py_ssize_t nimg = x.shape[0], per, t, kwords = kh * kw * packed.shape[3]
+    cdef Py_ssize_t nf = out.shape[3]
+    rows = rows or BNN_CONV_ROWS
+    if (x.shape[1] != packed.shape[1] or x.shape[2] != packed.shape[2]
+            or packed.shape[0] != nimg or out.shape[0] != nimg or k != kh * kw * x.shape[3]):
+        raise ValueError("feature map, packed buffer, output and k disagree")
+    if nimg < 2 * threads or out.shape[1] * out.shape[2] == 0 or nf == 0 or x.shape[3] == 0:
+        pack_pixels(np.asarray(x).reshape(-1, x.shape[3]),
+                    np.asarray(packed).reshape(-1, packed.shape[3]), threads)
+        bconv(packed, pad_pixel, panels, kh, kw, stride, pad_top, pad_left, k, out, work,
+              threads, rows)
+        return
+    if panels.shape[1] != kwords or pad_pixel.shape[0] != packed.shape[3]:
+        raise ValueError("packed weights, feature map and padding pixel disagree")
+    if work.shape[0] < threads or work.shape[1] < rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1):
+        raise ValueError("work buffer too small")
+    if panels.shape[0] * panels.shape[2] < nf:
+        raise ValueError("fewer packed filters than output channels")
+    per = (nimg + threads - 1) // threads
+    with nogil:
+        if threads > 1:
+            for t in prange(threads, num_threads=threads, schedule="static"):
+                if t * per < nimg:
+                    _bconv_images(&x[0, 0, 0, 0], &packed[0, 0, 0, 0], &g, &pad_pixel[0],
+                                  &panels[0, 0, 0], panels.shape[0], panels.shape[2], t * per,
+                                  min(nimg, t * per + per), rows, k, &work[t, 0],
+                                  &out[0, 0, 0, 0], nf)
+        else:
+            _bconv_images(&x[0, 0, 0, 0], &packed[0, 0, 0, 0], &g, &pad_pixel[0],
+                          &panels[0, 0, 0], panels.shape[0], panels.shape[2], 0, nimg, rows, k,
+                          &work[0, 0], &out[0, 0, 0, 0], nf)
