@@ -40,6 +40,12 @@ class Level:
     shape_bytes: Callable          # shape -> peak bytes of one shape's steps
     row_fields: Callable = lambda shape, name: {}
 
+    @property
+    def libraries(self):
+        """Methods whose threads are a library's (the BLAS, peer engines)."""
+        return frozenset(m for m in self.by_name
+                         if m in self.blas_methods or getattr(self.by_name[m], "engine", None))
+
 
 def shape_bytes(shape):
     """Peak bytes a sweep step holds for one shape: operands, output,
@@ -224,7 +230,7 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         busy = load.is_busy(shape_load)
         trust.annotate_shape(rows, shape_load, busy,
                              peak_trusted=not (peaks or {}).get("unreliable"),
-                             baseline=level.baseline)
+                             baseline=level.baseline, libraries=level.libraries)
         if progress and busy:
             progress.warn(f"host busy while timing {shape.describe()}: "
                           f"{load.describe(shape_load)}; its rows are marked busy")

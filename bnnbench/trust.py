@@ -8,9 +8,10 @@ has its own check here:
   interval is wide;
 - a host that is steadily slow for part of the run (another job holds a
   core): the load during each shape (bnnbench.load) marks its rows busy;
-- results that cannot be right on any quiet host: a parallel method or the
-  BLAS slower on n threads than on 1, or a kernel above the probed peak.
-  Those rows are suspect, with the reason.
+- results that cannot be right on any quiet host: one of bnnbench's
+  parallel kernels slower on n threads than on 1, or a kernel above the
+  probed peak. Those rows are suspect, with the reason. A library (the
+  BLAS, a peer engine) slower on n threads taints only its n-thread rows.
 
 The run then carries one verdict (host busy or not, counts of noisy and
 suspect rows, and the headline figure in words), and the report leads only
@@ -89,42 +90,54 @@ def _key(row):
     return (row["method"], row["threads"])
 
 
-def suspect_reasons(rows, peak_trusted=True):
-    """Reasons the rows of one shape cannot all be right, as sentences.
+def suspect_reasons(rows, peak_trusted=True, libraries=frozenset()):
+    """Reasons the rows of one shape cannot all be right, as (sentence,
+    threads) pairs: threads None taints every row of the shape, a number
+    only the rows at that thread count.
 
-    Compares each method's n-thread time with its own 1-thread time (the
-    BLAS included) and, unless the probe is known to be wrong (then the
-    fault is the probe's, and the run says so), each row's throughput with
-    its probed peak."""
+    Compares each method's n-thread time with its own 1-thread time and,
+    unless the probe is known to be wrong (then the fault is the probe's,
+    and the run says so), each row's throughput with its probed peak. Own
+    parallel kernels split their work statically and scale on a quiet host,
+    so one slower on n threads means something else held a core: the whole
+    shape is suspect. A library in `libraries` (the BLAS, a peer engine)
+    may really be slower on n threads on small work (its threading costs
+    more than it saves); that taints only the n-thread rows, whose speedups
+    it would inflate."""
     timed = {_key(r): r for r in rows if r.get("verified") and r.get("median_s")}
     reasons = []
     for (method, threads), row in sorted(timed.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         one = timed.get((method, 1))
         if threads > 1 and one and row["median_s"] > SLOWER_FACTOR * one["median_s"] + SLOWER_SLACK_S:
-            reasons.append(f"{method} slower on {threads} threads than on 1 "
-                           f"({row['median_s'] * 1e3:.3g} ms against {one['median_s'] * 1e3:.3g})")
+            reasons.append((f"{method} slower on {threads} threads than on 1 "
+                            f"({row['median_s'] * 1e3:.3g} ms against "
+                            f"{one['median_s'] * 1e3:.3g})",
+                            threads if method in libraries else None))
     for row in timed.values() if peak_trusted else ():
         pf = row.get("peak_fraction")
         if pf is not None and pf > PEAK_TOLERANCE:
-            reasons.append(f"{row['method']} on {row['threads']} thread"
-                           f"{'s' if row['threads'] != 1 else ''} at {100 * pf:.0f} % of the "
-                           f"probed peak")
+            reasons.append((f"{row['method']} on {row['threads']} thread"
+                            f"{'s' if row['threads'] != 1 else ''} at {100 * pf:.0f} % of the "
+                            f"probed peak", None))
     return reasons
 
 
-def annotate_shape(rows, load=None, busy=False, peak_trusted=True, baseline=BASELINE):
+def annotate_shape(rows, load=None, busy=False, peak_trusted=True, baseline=BASELINE,
+                   libraries=frozenset({BASELINE})):
     """Add the trust fields to the rows of one shape (all its methods and
     thread counts, as the sweep times them together): load and busy, the
     speedup interval over the baseline (the BLAS) at the same thread count,
-    suspect and its reason, and speedup_noisy, which sums them up."""
-    reasons = suspect_reasons(rows, peak_trusted)
+    suspect and its reason, and speedup_noisy, which sums them up.
+    `libraries`: methods whose threading is not bnnbench's (suspect_reasons)."""
+    reasons = suspect_reasons(rows, peak_trusted, libraries)
     base = {r["threads"]: r for r in rows
             if r["method"] == baseline and r.get("verified") and r.get("median_s")}
     for row in rows:
+        mine = [text for text, threads in reasons if threads in (None, row["threads"])]
         row["load"] = load
         row["busy"] = bool(busy)
-        row["suspect"] = bool(reasons)
-        row["suspect_reason"] = "; ".join(reasons) if reasons else None
+        row["suspect"] = bool(mine)
+        row["suspect_reason"] = "; ".join(mine) if mine else None
         b = base.get(row["threads"])
         if not (b and row.get("verified") and row.get("median_s")):
             row.update(speedup_low=None, speedup_high=None, speedup_noisy=None)

@@ -57,6 +57,18 @@ def test_parallel_slower_than_serial_marks_the_shape_suspect():
     assert all(r["speedup_noisy"] for r in rows)
 
 
+def test_a_library_slower_on_two_threads_taints_only_those_rows():
+    """OpenBLAS (or a peer engine) really is slower on 2 threads on small
+    layers; that inflates the 2-thread speedups only, and says nothing about
+    the host while the 1-thread rows ran."""
+    rows = [_row("float_blas", 1, 2.4), _row("xnor_64_omp", 1, 0.18),
+            _row("float_blas", 2, 3.9), _row("xnor_64_omp", 2, 0.095)]
+    trust.annotate_shape(rows)
+    assert [r["suspect"] for r in rows] == [False, False, True, True]
+    assert "float_blas slower on 2 threads than on 1" in rows[3]["suspect_reason"]
+    assert not trust.row_is_shaky(rows[1]) and trust.row_is_shaky(rows[3])
+
+
 def test_tiny_work_may_cost_a_little_more_on_two_threads():
     rows = [_row("float_blas", 1, 0.02), _row("xnor_32_omp", 1, 0.005),
             _row("float_blas", 2, 0.021), _row("xnor_32_omp", 2, 0.009)]
