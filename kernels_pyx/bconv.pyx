@@ -178,6 +178,18 @@ def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):
     return (threads, rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1))
 
 
+def _check_operands(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
+                    const word_t[:, :, ::1] panels, word_t[:, ::1] work, Py_ssize_t kwords,
+                    Py_ssize_t nf, int threads, Py_ssize_t rows):
+    """The binary conv's buffers agree with each other, or a ValueError."""
+    if panels.shape[1] != kwords or pad_pixel.shape[0] != packed.shape[3]:
+        raise ValueError("packed weights, feature map and padding pixel disagree")
+    if work.shape[0] < threads or work.shape[1] < rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1):
+        raise ValueError("work buffer too small")
+    if panels.shape[0] * panels.shape[2] < nf:
+        raise ValueError("fewer packed filters than output channels")
+
+
 def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
           const word_t[:, :, ::1] panels, int kh, int kw, int stride, int pad_top,
           int pad_left, int k, int32_t[:, :, :, ::1] out, word_t[:, ::1] work,
@@ -196,12 +208,7 @@ def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
     rows = rows or BNN_CONV_ROWS
     if n == 0 or nf == 0:
         return
-    if panels.shape[1] != kwords or pad_pixel.shape[0] != packed.shape[3]:
-        raise ValueError("packed weights, feature map and padding pixel disagree")
-    if work.shape[0] < threads or work.shape[1] < rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1):
-        raise ValueError("work buffer too small")
-    if panels.shape[0] * panels.shape[2] < nf:
-        raise ValueError("fewer packed filters than output channels")
+    _check_operands(packed, pad_pixel, panels, work, kwords, nf, threads, rows)
     nblocks = (n + rows - 1) // rows
     with nogil:
         if threads > 1:
@@ -278,12 +285,7 @@ def bconv_layer(const float[:, :, :, ::1] x, word_t[:, :, :, ::1] packed,
         bconv(packed, pad_pixel, panels, kh, kw, stride, pad_top, pad_left, k, out, work,
               threads, rows)
         return
-    if panels.shape[1] != kwords or pad_pixel.shape[0] != packed.shape[3]:
-        raise ValueError("packed weights, feature map and padding pixel disagree")
-    if work.shape[0] < threads or work.shape[1] < rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1):
-        raise ValueError("work buffer too small")
-    if panels.shape[0] * panels.shape[2] < nf:
-        raise ValueError("fewer packed filters than output channels")
+    _check_operands(packed, pad_pixel, panels, work, kwords, nf, threads, rows)
     per = (nimg + threads - 1) // threads
     with nogil:
         if threads > 1:
