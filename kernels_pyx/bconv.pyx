@@ -25,8 +25,8 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from words cimport word_t
-from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_xnor_split_a_u32, bnn_xnor_split_a_u64,
-                         bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
+from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_prefetch_share, bnn_xnor_split_a_u32,
+                         bnn_xnor_split_a_u64, bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
 
 cdef extern from "bnn_config.h":
     int BNN_XNOR_MR
@@ -141,8 +141,8 @@ cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pa
     cdef Py_ssize_t kwords = g.kh * g.kw * g.c, lda = kwords, i, q, p, j0
     cdef Py_ssize_t nrows = n1 - n0, psize = kwords * nrw
     cdef Py_ssize_t ntiles = (nrows + BNN_XNOR_MR - 1) // BNN_XNOR_MR
-    cdef Py_ssize_t per_call = (pf_lines + npanels * ntiles - 1) // (npanels * ntiles)
-    cdef Py_ssize_t first, lines
+    cdef Py_ssize_t lines
+    cdef const char *start
     cdef int mr
     cdef word_t *a = rows
     _im2col_rows(packed, g, pad_pixel, n0, n1, rows, kwords)
@@ -159,16 +159,15 @@ cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pa
         for i in range(ntiles):
             q = i * BNN_XNOR_MR
             mr = <int>min(BNN_XNOR_MR, nrows - q)
-            first = min(pf_lines, (p * ntiles + i) * per_call)
-            lines = min(per_call, pf_lines - first)
+            lines = bnn_prefetch_share(pf, pf_lines, npanels * ntiles, p * ntiles + i, &start)
             if word_t is uint64_t:
                 bnn_xnor_tile_pf_u64(a + q * lda, lda, mr, panels + p * psize, kwords,
                                      out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
-                                     pf + 64 * first if lines > 0 else NULL, lines)
+                                     start, lines)
             else:
                 bnn_xnor_tile_pf_u32(a + q * lda, lda, mr, panels + p * psize, kwords,
                                      out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
-                                     pf + 64 * first if lines > 0 else NULL, lines)
+                                     start, lines)
 
 
 def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):

@@ -27,6 +27,19 @@ static inline void bnn_prefetch_lines(const char *p, ptrdiff_t lines)
     for (ptrdiff_t i = 0; i < lines; ++i) bnn_prefetch_l2(p + 64 * i);
 }
 
+/* Where `calls` tile calls share the prefetch of `lines` cache lines from
+ * p, call number `call` takes an equal share: returns its count and sets
+ * *start to its first line (NULL when it has none). */
+static inline ptrdiff_t bnn_prefetch_share(const char *p, ptrdiff_t lines, ptrdiff_t calls,
+                                           ptrdiff_t call, const char **start)
+{
+    const ptrdiff_t per_call = calls > 0 ? (lines + calls - 1) / calls : 0;
+    const ptrdiff_t first = per_call * call < lines ? per_call * call : lines;
+    const ptrdiff_t n = per_call < lines - first ? per_call : lines - first;
+    *start = n > 0 ? p + 64 * first : NULL;
+    return n;
+}
+
 /* ---------------------------------------------------------------- xnor */
 
 /* Plain C xnor tile, stamped out once per word type: rows a[r*lda + w]

@@ -9,8 +9,8 @@ import numpy as np
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from words cimport word_t
-from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_xnor_split_a_u32, bnn_xnor_split_a_u64,
-                         bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
+from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_prefetch_share, bnn_xnor_split_a_u32,
+                         bnn_xnor_split_a_u64, bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
 
 cdef extern from "bnn_config.h":
     int BNN_XNOR_MR
@@ -35,8 +35,8 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
     cdef Py_ssize_t ntiles = (m + BNN_XNOR_MR - 1) // BNN_XNOR_MR
     cdef Py_ssize_t next_panels = min(p1 + (p1 - p0), panels.shape[0]) - p1
     cdef Py_ssize_t lines = next_panels * kw * nrw * sizeof(word_t) // 64
-    cdef Py_ssize_t calls = ntiles * (p1 - p0), per_call = (lines + calls - 1) // calls
-    cdef Py_ssize_t first, pf_lines
+    cdef Py_ssize_t pf_lines
+    cdef const char *pf
     cdef const char *next_block = <const char *>&panels[p1 if next_panels > 0 else p0, 0, 0]
     cdef int mr
     for q in range(ntiles):
@@ -44,17 +44,15 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
         mr = <int>min(BNN_XNOR_MR, m - i)
         for p in range(p0, p1):
             # Each tile call takes its share of the next block's lines.
-            first = min(lines, (q * (p1 - p0) + p - p0) * per_call)
-            pf_lines = min(per_call, lines - first)
+            pf_lines = bnn_prefetch_share(next_block, lines, ntiles * (p1 - p0),
+                                          q * (p1 - p0) + p - p0, &pf)
             j0 = p * nrw
             if word_t is uint64_t:
                 bnn_xnor_tile_pf_u64(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
-                                     <int>min(nrw, n - j0), k, next_block + 64 * first,
-                                     pf_lines)
+                                     <int>min(nrw, n - j0), k, pf, pf_lines)
             else:
                 bnn_xnor_tile_pf_u32(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
-                                     <int>min(nrw, n - j0), k, next_block + 64 * first,
-                                     pf_lines)
+                                     <int>min(nrw, n - j0), k, pf, pf_lines)
 
 
 def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
