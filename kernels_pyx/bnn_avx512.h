@@ -68,9 +68,16 @@ static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
 /* A panel row is two zmm registers (NZ). Full tiles hold BNN_XNOR_MR x NZ
  * accumulators, so each panel register loaded is used BNN_XNOR_MR times and
  * each broadcast word of A NZ times; a row tail (mr < BNN_XNOR_MR, only when
- * M is not a multiple of it) runs the same loop one row at a time. */
+ * M is not a multiple of it) runs the same loop one row at a time.
+ * At K = 800 (13 words) a full tile's fixed costs are a fifth of its time,
+ * so they are kept small: the accumulators start as the first word's
+ * counts (no zeroing, 16 fewer adds), and the tile is always inlined into
+ * its caller's panel loop (gcc would otherwise call it and reload its
+ * arguments from the stack each time). Measured on the Intel Xeon, whole
+ * GEMM at K = 800, alternating builds: 82.7 -> 87 % of the popcount probe
+ * (peeling alone 85 %). */
 #define BNN_DEFINE_XNOR_TILE_AVX512(WT, SUFFIX, SET1, POPCNT, ADD)                   \
-static inline void bnn_xnor_tile_pf_##SUFFIX(                                        \
+static inline __attribute__((always_inline)) void bnn_xnor_tile_pf_##SUFFIX(         \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
         int32_t *c, ptrdiff_t ldc, int nr, int32_t k, const char *pf,                \
         ptrdiff_t pf_lines)                                                          \
@@ -78,11 +85,15 @@ static inline void bnn_xnor_tile_pf_##SUFFIX(                                   
     enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), NZ = 2,                     \
            LANES = 64 / (int)sizeof(WT) };                                           \
     _Static_assert(NRW == NZ * LANES, "a panel row must be two zmm registers");      \
-    if (mr == BNN_XNOR_MR) {                                                         \
+    if (mr == BNN_XNOR_MR && kw > 0) {                                               \
         __m512i acc[BNN_XNOR_MR][NZ];                                                \
-        for (int r = 0; r < BNN_XNOR_MR; ++r)                                        \
-            for (int z = 0; z < NZ; ++z) acc[r][z] = _mm512_setzero_si512();         \
-        for (ptrdiff_t w = 0; w < kw; ++w) {                                         \
+        for (int z = 0; z < NZ; ++z) {                                               \
+            const __m512i b = _mm512_loadu_si512((const void *)(p + z * LANES));     \
+            for (int r = 0; r < BNN_XNOR_MR; ++r)                                    \
+                acc[r][z] = POPCNT(_mm512_xor_si512(b, SET1(a[r * lda])));           \
+        }                                                                            \
+        if (pf_lines > 0) bnn_prefetch_l2(pf);                                       \
+        for (ptrdiff_t w = 1; w < kw; ++w) {                                         \
             if (w < pf_lines) bnn_prefetch_l2(pf + 64 * w);                          \
             __m512i b[NZ];                                                           \
             for (int z = 0; z < NZ; ++z)                                             \
