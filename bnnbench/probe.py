@@ -61,6 +61,35 @@ def _pack_gbs(threads, b, out):
     return (b.nbytes + out.nbytes) / min(t.samples_s) / 1e9
 
 
+# The compute ceilings a sweep also times in the turns of every shape, and
+# how long one call of each lasts. A row's share of its peak is the ratio of
+# its median to its ceiling's median over the same turns: on a shared VM
+# whose speed drifts 10-20 % from minute to minute, a peak probed once at the
+# start would compare a kernel in a slow minute with the loop in a fast one
+# (the Intel Xeon: xnor_64 at K = 800 read 75 % of the start probe's best
+# and 81 % of the same-turn median, steady within 2 points over a minute).
+CEILINGS = {"xnor": "popcount_gops", "float": "fma_gflops"}
+CEILING_CALL_S = 2e-3
+
+
+@functools.lru_cache(maxsize=16)
+def _ceiling_rounds(kind, threads):
+    loop = _probe.popcount if kind == "xnor" else _probe.fma
+    rounds = 16
+    while min(loop(rounds, threads)[1] for _ in range(2)) < CEILING_CALL_S / 4 and rounds < 2**40:
+        rounds *= 4
+    return max(1, int(rounds * CEILING_CALL_S / max(loop(rounds, threads)[1], 1e-9)))
+
+
+def ceiling_call(kind, threads):
+    """(call, ops): one call of the probe loop that bounds rows of `kind`
+    ("xnor" or "float") on `threads` threads, about CEILING_CALL_S long, and
+    the ops it does (2 per MAC, as the sweep counts them)."""
+    loop = _probe.popcount if kind == "xnor" else _probe.fma
+    rounds = _ceiling_rounds(kind, threads)
+    return (lambda: loop(rounds, threads)), 2 * loop(rounds, threads)[0]
+
+
 @functools.lru_cache(maxsize=4)
 def _run_probe(threads):
     src = np.random.default_rng(0).integers(0, 255, COPY_BYTES, dtype=np.uint8)
@@ -151,11 +180,13 @@ def checked_probe(threads=None):
     return probe
 
 
-def peak_fraction(row, probe):
+def peak_fraction(row, probe, in_turns=True):
     """Share of this host's peak a sweep row reached (None if unknown).
 
     Float rows are judged against the FMA peak, xnor rows against the
-    popcount peak; rows that binarize their input inside the timed call
+    popcount peak: the row's ceiling_gops (that loop's median over the same
+    turns as the row, see CEILINGS) where it has one and in_turns, else the
+    run's probe. Rows that binarize their input inside the timed call
     against the roofline: they must also read K*N float32 activations (a
     whole binary layer: its feature map, the row's read_bytes), so they can
     go no faster than min(popcount peak, read bandwidth * bit-ops per byte
@@ -163,7 +194,7 @@ def peak_fraction(row, probe):
     peaks = (probe or {}).get("threads", {}).get(str(row["threads"]))
     if not peaks or not row.get("gops"):
         return None
-    peak = peaks.get("popcount_gops" if row["kind"] == "xnor" else "fma_gflops")
+    peak = (in_turns and row.get("ceiling_gops")) or peaks.get(CEILINGS.get(row["kind"], "fma_gflops"))
     method = kernels.BY_NAME.get(row.get("method"))
     # read_bytes: what a row's call must read (a whole layer's feature map).
     nbytes = row.get("read_bytes") or (

@@ -138,9 +138,10 @@ class _Turns:
 
 
 def _above_peak(rows, peaks):
-    """Why `rows` measured against `peaks` cannot be right, or None."""
+    """Why `rows` measured against `peaks` (the run's probe, not the ceilings
+    timed in turns) cannot be right, or None."""
     for row in rows:
-        pf = peak_fraction(row, peaks) if row.get("gops") else None
+        pf = peak_fraction(row, peaks, in_turns=False) if row.get("gops") else None
         if pf is not None and pf > trust.PEAK_TOLERANCE:
             return (f"{row['method']} ran at {100 * pf:.0f} % of the probed peak on "
                     f"{row['threads']} thread{'s' if row['threads'] != 1 else ''} "
@@ -200,8 +201,17 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         # timed in the same turns and stored as shares of the row's time.
         parts = [(i, part, fn) for i in timed
                  for part, fn in getattr(runs[i], "parts", {}).items()]
-        calls = [runs[i] for i in timed] + [fn for _, _, fn in parts]
-        turns = _Turns([shape_steps[i] for i in timed] + [shape_steps[i] for i, _, _ in parts],
+        # With a probe, the loops that bound the rows are timed in the same
+        # turns too, so each row's share of its peak compares two medians
+        # taken under the same host conditions (probe.CEILINGS).
+        ceilings = [(kind, threads, *probe.ceiling_call(kind, threads))
+                    for kind, threads in sorted({(level.by_name[shape_steps[i][1]].kind,
+                                                  shape_steps[i][0]) for i in timed})
+                    if peaks and kind in probe.CEILINGS]
+        calls = ([runs[i] for i in timed] + [fn for _, _, fn in parts]
+                 + [fn for _, _, fn, _ in ceilings])
+        turns = _Turns([shape_steps[i] for i in timed] + [shape_steps[i] for i, _, _ in parts]
+                       + [(threads, f"ceiling:{kind}") for kind, threads, _, _ in ceilings],
                        level.blas_methods)
         if progress and timed:
             progress.note(f"timing {len(timed)} rows of {shape.describe()} in turns")
@@ -224,6 +234,11 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
             part_s = timing.stats()["median_s"]
             rows[i][f"{part}_s"] = part_s
             rows[i][f"{part}_share"] = part_s / rows[i]["median_s"] if rows[i]["median_s"] else None
+        ceiling_gops = {(kind, threads): ops / timing.stats()["median_s"] / 1e9
+                        for (kind, threads, _, ops), timing
+                        in zip(ceilings, timings[len(timed) + len(parts):])}
+        for i in timed:
+            rows[i]["ceiling_gops"] = ceiling_gops.get((rows[i]["kind"], rows[i]["threads"]))
         _check_peaks([rows[i] for i in timed], writer, peaks, progress)
         for i in timed:
             rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)

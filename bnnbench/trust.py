@@ -9,8 +9,8 @@ has its own check here:
 - a host that is steadily slow for part of the run (another job holds a
   core): the load during each shape (bnnbench.load) marks its rows busy;
 - results that cannot be right on any quiet host: one of bnnbench's
-  parallel kernels slower on n threads than on 1, or a kernel above the
-  probed peak. Those rows are suspect, with the reason. A library (the
+  parallel kernels slower on n threads than on 1, or a kernel above its
+  probed peak (the probe loop timed in the same turns, see probe.CEILINGS). Those rows are suspect, with the reason. A library (the
   BLAS, a peer engine) slower on n threads taints only its n-thread rows.
 
 The run then carries one verdict (host busy or not, counts of noisy and

@@ -32,6 +32,25 @@ def test_peak_fraction_uses_the_row_kind_and_threads():
     assert probe.peak_fraction({"kind": "xnor", "threads": 1, "gops": 5.0}, None) is None
 
 
+def test_a_ceiling_timed_in_turns_replaces_the_probed_compute_peak():
+    peaks = {"threads": {"1": {"popcount_gops": 1000.0, "fma_gflops": 100.0, "read_gbs": 10.0}}}
+    row = {"kind": "xnor", "threads": 1, "gops": 500.0, "ceiling_gops": 800.0}
+    assert probe.peak_fraction(row, peaks) == 500.0 / 800.0
+    assert probe.peak_fraction(row, peaks, in_turns=False) == 0.5
+    # A binarizing row's read ceiling still comes from the probe: 10 GB/s
+    # at 8 bit-ops per byte read.
+    binarizing = dict(row, method="binarize_xnor_64_omp", ops=32e9, K=1, N=1e9)
+    assert probe.peak_fraction(binarizing, peaks) == pytest.approx(500.0 / 80.0)
+
+
+def test_ceiling_call_is_the_probe_loop_sized_for_a_turn():
+    for kind in probe.CEILINGS:
+        call, ops = probe.ceiling_call(kind, 1)
+        work, seconds = call()
+        assert 2 * work == ops > 0
+        assert seconds < 50 * probe.CEILING_CALL_S
+
+
 def test_binarizing_rows_are_judged_against_the_memory_roofline():
     # 2*M*N*K bit-ops over 4*K*N bytes read: M/2 = 32 bit-ops per byte at M = 64.
     row = {"method": "binarize_xnor_64_omp", "kind": "xnor", "threads": 2, "gops": 480.0,
@@ -64,3 +83,6 @@ def test_sweep_rows_carry_peak_fraction(tmp_path):
     run = json.loads(proc.stdout)
     assert "probe" in run["host"]
     assert all(r["peak_fraction"] > 0 for r in run["rows"])
+    # Each row's share is of its own kind's loop, timed in the same turns.
+    for r in run["rows"]:
+        assert r["peak_fraction"] == pytest.approx(r["gops"] / r["ceiling_gops"])

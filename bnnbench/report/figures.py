@@ -413,9 +413,11 @@ def peak_fraction(rows, trust=None):
     _marker_key(axes, any_bad)
     _legend(fig, axes)
     caption = (f"Run {str(run_id)[:8]} against its own probe, at the same thread count: float "
-               "methods against FMA, xnor methods against popcount, binarize_* against the "
-               "lower of popcount and what the read bandwidth allows (they must read the float "
-               "activations). Dotted line: the probed peak; a point above it is suspect")
+               "methods against the FMA loop, xnor methods against the popcount loop (each "
+               "loop timed in the same turns as the rows where the run did so), binarize_* "
+               "against the lower of popcount and what the read bandwidth allows (they must "
+               "read the float activations). Dotted line: the probed peak; a point above it "
+               "is suspect")
     caption += f" (fixed: {_fixed_text(fixed)})." if fixed else "."
     if any_bad:
         caption += " Hollow points are not results (noisy, busy or suspect)."
