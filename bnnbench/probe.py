@@ -180,7 +180,7 @@ def checked_probe(threads=None):
     return probe
 
 
-def peak_fraction(row, probe, in_turns=True):
+def peak_fraction(row, probe, in_turns=True, memory=True):
     """Share of this host's peak a sweep row reached (None if unknown).
 
     Float rows are judged against the FMA peak, xnor rows against the
@@ -190,7 +190,10 @@ def peak_fraction(row, probe, in_turns=True):
     against the roofline: they must also read K*N float32 activations (a
     whole binary layer: its feature map, the row's read_bytes), so they can
     go no faster than min(popcount peak, read bandwidth * bit-ops per byte
-    read)."""
+    read). memory=False leaves that read bound out: it is the probe's
+    bandwidth from memory, which activations still in the last-level cache
+    beat, so it bounds a row only in the model, not on every call, and is
+    no evidence that a timing or the probe is wrong."""
     peaks = (probe or {}).get("threads", {}).get(str(row["threads"]))
     if not peaks or not row.get("gops"):
         return None
@@ -199,7 +202,7 @@ def peak_fraction(row, probe, in_turns=True):
     # read_bytes: what a row's call must read (a whole layer's feature map).
     nbytes = row.get("read_bytes") or (
         4 * row["K"] * row["N"] if method and method.binarizes_input else None)
-    if peak and nbytes:
+    if peak and nbytes and memory:
         read, ops = peaks.get("read_gbs"), row.get("ops")
         if not (read and ops and nbytes):
             return None  # a probe from before read_gbs: no fair ceiling

@@ -138,10 +138,10 @@ class _Turns:
 
 
 def _above_peak(rows, peaks):
-    """Why `rows` measured against `peaks` (the run's probe, not the ceilings
-    timed in turns) cannot be right, or None."""
+    """Why `rows` measured against `peaks` (the run's probe's compute peaks,
+    not the ceilings timed in turns) cannot be right, or None."""
     for row in rows:
-        pf = peak_fraction(row, peaks, in_turns=False) if row.get("gops") else None
+        pf = peak_fraction(row, peaks, in_turns=False, memory=False) if row.get("gops") else None
         if pf is not None and pf > trust.PEAK_TOLERANCE:
             return (f"{row['method']} ran at {100 * pf:.0f} % of the probed peak on "
                     f"{row['threads']} thread{'s' if row['threads'] != 1 else ''} "

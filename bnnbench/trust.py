@@ -90,6 +90,17 @@ def _key(row):
     return (row["method"], row["threads"])
 
 
+def _compute_share(row):
+    """A row's share of its compute ceiling timed in the same turns (or, in
+    files from before those, its peak_fraction). A binarizing row's read
+    bound is left out: activations still in cache beat the probe's read
+    bandwidth from memory."""
+    gops, ceiling = row.get("gops"), row.get("ceiling_gops")
+    if isinstance(gops, (int, float)) and isinstance(ceiling, (int, float)) and ceiling > 0:
+        return gops / ceiling
+    return row.get("peak_fraction")
+
+
 def suspect_reasons(rows, peak_trusted=True, libraries=frozenset()):
     """Reasons the rows of one shape cannot all be right, as (sentence,
     threads) pairs: threads None taints every row of the shape, a number
@@ -114,7 +125,7 @@ def suspect_reasons(rows, peak_trusted=True, libraries=frozenset()):
                             f"{one['median_s'] * 1e3:.3g})",
                             threads if method in libraries else None))
     for row in timed.values() if peak_trusted else ():
-        pf = row.get("peak_fraction")
+        pf = _compute_share(row)
         if pf is not None and pf > PEAK_TOLERANCE:
             reasons.append((f"{row['method']} on {row['threads']} thread"
                             f"{'s' if row['threads'] != 1 else ''} at {100 * pf:.0f} % of the "

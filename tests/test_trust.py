@@ -97,6 +97,17 @@ def test_above_peak_is_suspect():
     assert not rows[0]["suspect"]
 
 
+def test_only_the_compute_ceiling_makes_a_row_suspect():
+    # A binarizing row above its read roofline (activations still in cache)
+    # but below the popcount loop timed beside it is a result.
+    cached = dict(_row("binarize_xnor_64_omp", 1, 0.5, pf=1.3), gops=1000.0, ceiling_gops=2000.0)
+    trust.annotate_shape([cached])
+    assert not cached["suspect"]
+    above = dict(cached, gops=2300.0)
+    trust.annotate_shape([above])
+    assert "at 115 % of the probed peak" in above["suspect_reason"]
+
+
 def test_busy_rows_are_noisy_and_old_rows_fall_back_to_their_spread():
     rows = [_row("float_blas", 1, 1.0), _row("xnor_64", 1, 0.04)]
     trust.annotate_shape(rows, load={"other_cores": 1.0, "cpus": 2}, busy=True)
@@ -201,6 +212,19 @@ def test_kernel_above_its_peak_reprobes_once_then_marks_the_probe(monkeypatch):
 
 
 # ------------------------------------------------------------- progress
+
+def test_a_binarizing_row_beating_the_read_bound_does_not_reprobe(monkeypatch):
+    monkeypatch.setattr(probe, "run_probe", lambda threads=None, fresh=False: pytest.fail())
+
+    class Writer:
+        run = {"rows": []}
+    # 32 bit-ops per byte at 30 GB/s: a read bound of 960 Gbit-op/s, beaten.
+    row = dict(_row("binarize_xnor_64_omp", 1, 1.0), kind="xnor", gops=1200.0, K=12800,
+               N=12800, ops=2 * 64 * 12800 * 12800)
+    peaks = _probe(2000, 4000)
+    sweep._check_peaks([row], Writer, peaks, None)
+    assert not peaks.get("unreliable")
+
 
 def test_progress_lines_say_which_row_they_are_on():
     out = io.StringIO()
