@@ -72,22 +72,22 @@ CEILINGS = {"xnor": "popcount_gops", "float": "fma_gflops"}
 CEILING_CALL_S = 2e-3
 
 
-@functools.lru_cache(maxsize=16)
-def _ceiling_rounds(kind, threads):
-    loop = _probe.popcount if kind == "xnor" else _probe.fma
-    rounds = 16
-    while min(loop(rounds, threads)[1] for _ in range(2)) < CEILING_CALL_S / 4 and rounds < 2**40:
-        rounds *= 4
-    return max(1, int(rounds * CEILING_CALL_S / max(loop(rounds, threads)[1], 1e-9)))
-
-
-def ceiling_call(kind, threads):
+def ceiling_call(kind, threads, probe):
     """(call, ops): one call of the probe loop that bounds rows of `kind`
-    ("xnor" or "float") on `threads` threads, about CEILING_CALL_S long, and
-    the ops it does (2 per MAC, as the sweep counts them)."""
+    ("xnor" or "float") on `threads` threads, and the ops it does (2 per
+    MAC, as the sweep counts them); None without that peak in the probe.
+    Sized from the run's probe to last about CEILING_CALL_S, not by timing
+    it here: a sweep asks for it just after its exactness checks, while
+    BLAS workers may still spin, and a loop timed slow then was sized to a
+    few microseconds, mostly OpenMP start-up (one run read float_blas at
+    9567 % of such a ceiling)."""
+    peak = ((probe or {}).get("threads", {}).get(str(threads)) or {}).get(CEILINGS.get(kind))
+    if not peak:
+        return None
     loop = _probe.popcount if kind == "xnor" else _probe.fma
-    rounds = _ceiling_rounds(kind, threads)
-    return (lambda: loop(rounds, threads)), 2 * loop(rounds, threads)[0]
+    per_round = 2 * loop(1, threads)[0]
+    rounds = max(1, int(CEILING_CALL_S * peak * 1e9 / per_round))
+    return (lambda: loop(rounds, threads)), rounds * per_round
 
 
 @functools.lru_cache(maxsize=4)

@@ -204,10 +204,10 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         # With a probe, the loops that bound the rows are timed in the same
         # turns too, so each row's share of its peak compares two medians
         # taken under the same host conditions (probe.CEILINGS).
-        ceilings = [(kind, threads, *probe.ceiling_call(kind, threads))
-                    for kind, threads in sorted({(level.by_name[shape_steps[i][1]].kind,
-                                                  shape_steps[i][0]) for i in timed})
-                    if peaks and kind in probe.CEILINGS]
+        kinds = sorted({(level.by_name[shape_steps[i][1]].kind, shape_steps[i][0])
+                        for i in timed})
+        ceilings = [(kind, threads, *call) for kind, threads in kinds
+                    for call in [probe.ceiling_call(kind, threads, peaks)] if call]
         calls = ([runs[i] for i in timed] + [fn for _, _, fn in parts]
                  + [fn for _, _, fn, _ in ceilings])
         turns = _Turns([shape_steps[i] for i in timed] + [shape_steps[i] for i, _, _ in parts]

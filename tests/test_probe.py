@@ -43,11 +43,14 @@ def test_a_ceiling_timed_in_turns_replaces_the_probed_compute_peak():
     assert probe.peak_fraction(binarizing, peaks) == pytest.approx(500.0 / 80.0)
 
 
-def test_ceiling_call_is_the_probe_loop_sized_for_a_turn():
-    for kind in probe.CEILINGS:
-        call, ops = probe.ceiling_call(kind, 1)
+def test_ceiling_call_is_the_probe_loop_sized_from_the_probe(peaks):
+    for kind, key in probe.CEILINGS.items():
+        call, ops = probe.ceiling_call(kind, 1, peaks)
         work, seconds = call()
         assert 2 * work == ops > 0
+        # Sized from the probe's peak, not timed (a slowed try would shrink it).
+        assert ops == pytest.approx(probe.CEILING_CALL_S * peaks["threads"]["1"][key] * 1e9,
+                                    rel=0.05)
         assert seconds < 50 * probe.CEILING_CALL_S
 
 
