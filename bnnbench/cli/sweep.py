@@ -68,8 +68,9 @@ def register(sub):
     p.add_argument("--out", default="results", help="directory for the run file (default: results/)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the random operands (default: 0)")
     p.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
-                   help="measure this host's peaks first (about 10 s) so rows carry their "
-                        "fraction of peak (default: on, off with --quick)")
+                   help="measure this host's peaks first (about 10 s) and time the popcount "
+                        "and FMA loops in each shape's turns, so rows carry their fraction of "
+                        "peak, %%peak (default: on, off with --quick)")
     p.add_argument("--wait-quiet", type=non_negative_float, default=0, metavar="SECONDS",
                    help="before measuring, wait up to SECONDS for other processes to leave "
                         "the cores alone (a progress line says what is running); measures "
