@@ -197,7 +197,8 @@ def peak_fraction(row, probe, in_turns=True, memory=True):
     peaks = (probe or {}).get("threads", {}).get(str(row["threads"]))
     if not peaks or not row.get("gops"):
         return None
-    peak = (in_turns and row.get("ceiling_gops")) or peaks.get(CEILINGS.get(row["kind"], "fma_gflops"))
+    peak = ((in_turns and row.get("ceiling_gops"))
+            or peaks.get(CEILINGS.get(row["kind"], "fma_gflops")))
     method = kernels.BY_NAME.get(row.get("method"))
     # read_bytes: what a row's call must read (a whole layer's feature map).
     nbytes = row.get("read_bytes") or (

@@ -10,7 +10,8 @@ has its own check here:
   core): the load during each shape (bnnbench.load) marks its rows busy;
 - results that cannot be right on any quiet host: one of bnnbench's
   parallel kernels slower on n threads than on 1, or a kernel above its
-  probed peak (the probe loop timed in the same turns, see probe.CEILINGS). Those rows are suspect, with the reason. A library (the
+  probed peak (the probe loop timed in the same turns, see
+  probe.CEILINGS). Those rows are suspect, with the reason. A library (the
   BLAS, a peer engine) slower on n threads taints only its n-thread rows.
 
 The run then carries one verdict (host busy or not, counts of noisy and
@@ -96,7 +97,8 @@ def _compute_share(row):
     bound is left out: activations still in cache beat the probe's read
     bandwidth from memory."""
     gops, ceiling = row.get("gops"), row.get("ceiling_gops")
-    if isinstance(gops, (int, float)) and isinstance(ceiling, (int, float)) and ceiling > 0:
+    numbers = isinstance(gops, (int, float)) and isinstance(ceiling, (int, float))
+    if numbers and ceiling > 0:
         return gops / ceiling
     return row.get("peak_fraction")
 

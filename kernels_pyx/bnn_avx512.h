@@ -73,9 +73,9 @@ static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
  * so they are kept small: the accumulators start as the first word's
  * counts (no zeroing, 16 fewer adds), and the tile is always inlined into
  * its caller's panel loop (gcc would otherwise call it and reload its
- * arguments from the stack each time). Measured on the Intel Xeon, whole
- * GEMM at K = 800, alternating builds: 82.7 -> 87 % of the popcount probe
- * (peeling alone 85 %). */
+ * arguments from the stack each time). Intel Xeon, whole GEMM at K = 800,
+ * alternating builds: 79 -> 83 % of the popcount loop timed in the same
+ * turns; in a C harness, best of 7, 82.7 -> 87 % (peeling alone 85 %). */
 #define BNN_DEFINE_XNOR_TILE_AVX512(WT, SUFFIX, SET1, POPCNT, ADD)                   \
 static inline __attribute__((always_inline)) void bnn_xnor_tile_pf_##SUFFIX(         \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \

@@ -83,10 +83,10 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
     # in L1 while all of A streamed past it): a row tile of A then stays in
     # L1 across the block, and the next block's prefetch (the panels come
     # from memory) has eight panels' time to arrive. Intel Xeon, share of
-    # the popcount loop in the same turns, 1 / 2 threads: K = 12800 84 ->
-    # 90 % / 89 -> 93 %, K = 6400 86 -> 90 % / 86 -> 88 %, K = 3200 84 -> 86
-    # % / 83 -> 87 %, K <= 1600 unchanged. At least 4 blocks per thread keep
-    # the threads balanced.
+    # the popcount loop in the same turns, on 1 / 2 threads:
+    #   K = 12800: 84 -> 90 % / 89 -> 93 %;  K = 6400: 86 -> 90 % / 86 -> 88 %;
+    #   K = 3200:  84 -> 86 % / 83 -> 87 %;  K <= 1600 unchanged.
+    # At least 4 blocks per thread keep the threads balanced.
     panel_bytes = max(1, panels.shape[1] * panels.shape[2] * panels.itemsize)
     block = max(1, min(max(MIN_BLOCK_PANELS, PANEL_BLOCK_BYTES // panel_bytes),
                        npanels // (4 * threads)))
