@@ -232,6 +232,26 @@ def test_the_two_entries_of_one_machine_take_turns_and_share_the_build(happy):
     assert "reusing the build of" in proc.stderr
 
 
+def test_two_uploads_of_one_file_both_land(lab, tmp_path):
+    """Two entries of one machine ship the same source at once: neither may
+    fail on the other's rename (the later one now and then did)."""
+    import asyncio
+
+    from bnnbench.fleet import transport
+    device = inventory.parse(toml(lab, "alpha", "alpha"))[0]
+    target = str(tmp_path / "archive.tar.gz")
+
+    async def race():
+        async with await transport.connect(device) as one, await transport.connect(device) as two:
+            async with one.start_sftp_client() as a, two.start_sftp_client() as b:
+                for n in range(5):
+                    await asyncio.gather(transport.put_atomic(a, b"A" * 100_000, target),
+                                         transport.put_atomic(b, b"B" * 100_000, target))
+    asyncio.run(race())
+    assert (tmp_path / "archive.tar.gz").read_bytes() in (b"A" * 100_000, b"B" * 100_000)
+    assert [p.name for p in tmp_path.iterdir()] == ["archive.tar.gz"]   # no .part left
+
+
 def test_check_table(lab, happy):
     inv = happy[0]
     proc = fleet("check", str(inv), timeout=120)

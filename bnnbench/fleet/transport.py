@@ -197,10 +197,21 @@ def sftp_path(path):
 
 
 async def put_atomic(sftp, data, path):
-    """Write bytes to a device path by way of a temporary name."""
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.part"  # two uploads of one file may race
+    """Write bytes to a device path by way of a temporary name.
+
+    Two uploads of one file may race (two inventory entries of one machine
+    ship the same source at once), so the temporary name is unique and the
+    last step replaces the file in one operation (OpenSSH's posix-rename):
+    with a check for an old file and a plain rename after it, the later of
+    two uploads found the name taken in between and failed."""
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.part"
     async with sftp.open(tmp, "wb") as fh:
         await fh.write(data)
+    try:
+        await sftp.posix_rename(tmp, path)
+        return
+    except asyncssh().SFTPOpUnsupported:
+        pass   # a server without the extension: remove, then rename
     if await sftp.exists(path):
         await sftp.remove(path)
     await sftp.rename(tmp, path)
