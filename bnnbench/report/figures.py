@@ -397,10 +397,12 @@ def peak_fraction(rows, trust=None):
         for m in _methods(sub):
             g = sub[sub["method"] == m].sort_values("K")
             y = 100 * g["peak_fraction"].to_numpy(float)
-            # Above the line is impossible against a compute ceiling; a
-            # binarizing row's read bound is memory's, which activations
+            # Above the line is impossible against a compute ceiling; the read
+            # bound of a row that must read float activations (binarize_*, a
+            # whole binary layer: read_bytes) is memory's, which activations
             # still in cache beat (the sweep's suspect rule leaves it out too).
-            above = y > 100 * PEAK_TOLERANCE if m not in BINARIZING else False
+            read_bound = m in BINARIZING or ("read_bytes" in g and g["read_bytes"].notna().any())
+            above = False if read_bound else y > 100 * PEAK_TOLERANCE
             bad = not_a_result(g, "time") | above
             ax.plot(g["K"], y, lw=1.6, label=text(m), color=method_color(m))
             _points(ax, g["K"], y, bad, method_color(m))
@@ -421,7 +423,8 @@ def peak_fraction(rows, trust=None):
                "loop timed in the same turns as the rows where the run did so), binarize_* "
                "against the lower of popcount and what the read bandwidth allows (they must "
                "read the float activations). Dotted line: the probed peak; a point above it "
-               "is suspect, except a binarize_* one, whose activations stayed in cache")
+               "is suspect, unless the row must read float activations (binarize_*, binary "
+               "layers): those may have stayed in cache")
     caption += f" (fixed: {_fixed_text(fixed)})." if fixed else "."
     if any_bad:
         caption += " Hollow points are not results (noisy, busy or suspect)."
