@@ -160,14 +160,16 @@ cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pa
             q = i * BNN_XNOR_MR
             mr = <int>min(BNN_XNOR_MR, nrows - q)
             lines = bnn_prefetch_share(pf, pf_lines, npanels * ntiles, p * ntiles + i, &start)
+            # tail_half 0: each pixel's channels are padded to whole words,
+            # so the padding is not all in the last word.
             if word_t is uint64_t:
                 bnn_xnor_tile_pf_u64(a + q * lda, lda, mr, panels + p * psize, kwords,
                                      out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
-                                     start, lines)
+                                     start, lines, 0)
             else:
                 bnn_xnor_tile_pf_u32(a + q * lda, lda, mr, panels + p * psize, kwords,
                                      out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
-                                     start, lines)
+                                     start, lines, 0)
 
 
 def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):

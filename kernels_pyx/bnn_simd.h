@@ -97,14 +97,18 @@ BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
 /* bnn_xnor_tile_pf_*: a tile that also prefetches pf_lines cache lines
  * from pf into L2. A path whose tile can issue them one per K-word, spread
  * over its loop, defines BNN_HAVE_XNOR_TILE_PF (AVX-512); elsewhere they go
- * out in one burst before the tile. */
+ * out in one burst before the tile. tail_half says the last K-word holds at
+ * most 32 bits of K, in its low half, with equal padding above in both
+ * operands: a tile may skip that high half (AVX-512 u64 does) or count it
+ * (these do; it adds nothing). */
 #ifndef BNN_HAVE_XNOR_TILE_PF
 #define BNN_DEFINE_XNOR_TILE_PF(WT, SUFFIX)                                          \
 static inline void bnn_xnor_tile_pf_##SUFFIX(                                        \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
         int32_t *c, ptrdiff_t ldc, int nr, int32_t k, const char *pf,                \
-        ptrdiff_t pf_lines)                                                          \
+        ptrdiff_t pf_lines, int tail_half)                                           \
 {                                                                                    \
+    (void)tail_half;                                                                 \
     bnn_prefetch_lines(pf, pf_lines);                                                \
     bnn_xnor_tile_##SUFFIX(a, lda, mr, p, kw, c, ldc, nr, k);                        \
 }

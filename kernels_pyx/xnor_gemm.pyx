@@ -26,7 +26,7 @@ cdef enum:
 
 
 cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p0,
-                  Py_ssize_t p1, int32_t k, int32_t[:, ::1] out) noexcept nogil:
+                  Py_ssize_t p1, int32_t k, int tail_half, int32_t[:, ::1] out) noexcept nogil:
     # Panels p0 .. p1-1 against every row tile; a is (M, KW), or (M, 2 KW)
     # nibble-split rows when the tile wants them. Each row tile also
     # prefetches its share of the next block of panels into L2: all of B
@@ -52,10 +52,10 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
             j0 = p * nrw
             if word_t is uint64_t:
                 bnn_xnor_tile_pf_u64(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
-                                     <int>min(nrw, n - j0), k, pf, pf_lines)
+                                     <int>min(nrw, n - j0), k, pf, pf_lines, tail_half)
             else:
                 bnn_xnor_tile_pf_u32(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
-                                     <int>min(nrw, n - j0), k, pf, pf_lines)
+                                     <int>min(nrw, n - j0), k, pf, pf_lines, tail_half)
 
 
 def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
@@ -63,6 +63,9 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
     """out (M, N) = K - 2 * popcount(a[i] xor column j of the panels)."""
     cdef Py_ssize_t b, i, block, nblocks, npanels = panels.shape[0], kw = a.shape[1]
     cdef word_t[:, ::1] split
+    # Both operands are packed along K from bit 0 (bitpack.pyx), so when
+    # K mod 64 is 1..32 the last u64 word is all padding above its low half.
+    cdef int tail_half = word_t is uint64_t and 0 < k - 64 * (kw - 1) <= 32
     if a.shape[0] == 0 or out.shape[1] == 0:
         return
     if kw != panels.shape[1]:
@@ -94,7 +97,9 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
     with nogil:
         if threads > 1:
             for b in prange(nblocks, num_threads=threads, schedule="static"):
-                _panels(a, panels, b * block, min(npanels, b * block + block), k, out)
+                _panels(a, panels, b * block, min(npanels, b * block + block), k, tail_half,
+                        out)
         else:
             for b in range(nblocks):
-                _panels(a, panels, b * block, min(npanels, b * block + block), k, out)
+                _panels(a, panels, b * block, min(npanels, b * block + block), k, tail_half,
+                        out)

@@ -12,11 +12,13 @@ cdef extern from "bnn_simd.h" nogil:
                            Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k)
     # The same tiles, also prefetching pf_lines cache lines from pf into L2,
     # and the share of such a prefetch that one of `calls` tile calls takes.
+    # tail_half: the last K-word holds at most 32 bits of K, in its low half
+    # (GEMM operands packed along K); a tile may then skip its high half.
     Py_ssize_t bnn_prefetch_share(const char *p, Py_ssize_t lines, Py_ssize_t calls,
                                   Py_ssize_t call, const char **start)
     void bnn_xnor_tile_pf_u32(const uint32_t *a, Py_ssize_t lda, int mr, const uint32_t *p,
                               Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k,
-                              const char *pf, Py_ssize_t pf_lines)
+                              const char *pf, Py_ssize_t pf_lines, int tail_half)
     void bnn_xnor_tile_pf_u64(const uint64_t *a, Py_ssize_t lda, int mr, const uint64_t *p,
                               Py_ssize_t kw, int32_t *c, Py_ssize_t ldc, int nr, int32_t k,
-                              const char *pf, Py_ssize_t pf_lines)
+                              const char *pf, Py_ssize_t pf_lines, int tail_half)

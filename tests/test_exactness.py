@@ -81,6 +81,18 @@ def test_xnor_short_k_over_blocks_of_panels(method, k, rng):
         np.testing.assert_array_equal(bnnbench.gemm(method, a, b, threads=t), reference_xnor(a, b))
 
 
+@pytest.mark.parametrize("method", XNOR)
+@pytest.mark.parametrize("k", (65, 96, 97, 800, 801, 831))
+def test_xnor_half_word_tail_in_full_tiles(method, k, rng):
+    # With 1..32 bits of K in the last 64-bit word the AVX-512 tile counts
+    # only that word's low halves; 33+ bits (97, 831) it counts whole. Full
+    # row tiles of every build (up to 8 rows) over whole and partial panels.
+    a = rng.standard_normal((19, k), dtype=np.float32)
+    b = rng.standard_normal((k, 70), dtype=np.float32)
+    for t in THREADS:
+        np.testing.assert_array_equal(bnnbench.gemm(method, a, b, threads=t), reference_xnor(a, b))
+
+
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 20), n=st.integers(1, 70), k=st.integers(1, 300),
        seed=st.integers(0, 2**32 - 1), threads=st.integers(1, 3),
