@@ -110,8 +110,9 @@ enum { BNN_NRW_##SUFFIX = BNN_PANEL_BITS / (8 * (int)sizeof(WT)),               
 _Static_assert(BNN_NRW_##SUFFIX == 2 * BNN_LANES_##SUFFIX,                           \
                "a panel row must be two zmm registers");                             \
 /* A full tile over kfull >= 1 whole words, then the half word at kfull when     \
- * half is set. Called with a constant half, so each caller gets a copy with     \
- * no test in it and the tail register is never spilled. */                      \
+ * half is set. Whole panels call it with nr and half as constants (a copy      \
+ * each, with no test in it and nothing spilled); the last, partial panel of    \
+ * a GEMM with runtime ones. */                                                  \
 static inline __attribute__((always_inline)) void bnn_xnor_full_tile_##SUFFIX(       \
         const WT *a, ptrdiff_t lda, const WT *p, ptrdiff_t kfull, int32_t *c,        \
         ptrdiff_t ldc, int nr, int32_t k, const char *pf, ptrdiff_t pf_lines,        \
