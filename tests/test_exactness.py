@@ -85,7 +85,7 @@ def test_xnor_short_k_over_blocks_of_panels(method, k, rng):
 @pytest.mark.parametrize("k", (65, 96, 97, 800, 801, 831))
 def test_xnor_half_word_tail_in_full_tiles(method, k, rng):
     # With 1..32 bits of K in the last 64-bit word the AVX-512 tile counts
-    # only that word's low halves; 33+ bits (97, 831) it counts whole. Full
+    # only that word's low halves; 33+ bits (97, 801, 831) it counts whole. Full
     # row tiles of every build (up to 8 rows) over whole and partial panels.
     a = rng.standard_normal((19, k), dtype=np.float32)
     b = rng.standard_normal((k, 70), dtype=np.float32)
