@@ -126,6 +126,10 @@ static inline __attribute__((always_inline)) void bnn_xnor_full_tile_##SUFFIX(  
             acc[r][z] = POPCNT(_mm512_xor_si512(b, SET1(a[r * lda])));               \
     }                                                                                \
     if (pf_lines > 0) bnn_prefetch_l2(pf);                                           \
+    /* Unrolled: fewer loop instructions beside the 48 vector ones of a              \
+     * word. C harness, share of the popcount loop, medians of 3 alternations:       \
+     * K = 800 90.9 -> 91.8 %, K = 3200 92.1 -> 93.2 %, K = 12800 unchanged. */      \
+    _Pragma("GCC unroll 4")                                                          \
     for (ptrdiff_t w = 1; w < kfull; ++w) {                                          \
         if (w < pf_lines) bnn_prefetch_l2(pf + 64 * w);                              \
         __m512i b[NZ];                                                               \

@@ -26,17 +26,19 @@ cdef enum:
 
 
 cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p0,
-                  Py_ssize_t p1, int32_t k, int tail_half, int32_t[:, ::1] out) noexcept nogil:
+                  Py_ssize_t p1, Py_ssize_t end, int32_t k, int tail_half,
+                  int32_t[:, ::1] out) noexcept nogil:
     # Panels p0 .. p1-1 against every row tile; a is (M, KW), or (M, 2 KW)
     # nibble-split rows when the tile wants them. Each row tile also
-    # prefetches its share of the next block of panels into L2: all of B
+    # prefetches its share of the next block of panels (up to `end`, where
+    # this thread's panels stop) into L2: all of B
     # (20 MB at 512 channels) comes from memory once per call, and without
     # this the first row tile of each block waits for it instead of
     # overlapping it with the other tiles' popcounts.
     cdef Py_ssize_t m = a.shape[0], kw = panels.shape[1], lda = a.shape[1], n = out.shape[1]
     cdef Py_ssize_t nrw = panels.shape[2], i, q, p, j0
     cdef Py_ssize_t ntiles = (m + BNN_XNOR_MR - 1) // BNN_XNOR_MR
-    cdef Py_ssize_t next_panels = min(p1 + (p1 - p0), panels.shape[0]) - p1
+    cdef Py_ssize_t next_panels = min(p1 + (p1 - p0), end) - p1
     cdef Py_ssize_t lines = next_panels * kw * nrw * sizeof(word_t) // 64
     cdef Py_ssize_t pf_lines
     cdef const char *pf
@@ -58,10 +60,20 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
                                      <int>min(nrw, n - j0), k, pf, pf_lines, tail_half)
 
 
+cdef void _blocks(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p0,
+                  Py_ssize_t p1, Py_ssize_t block, int32_t k, int tail_half,
+                  int32_t[:, ::1] out) noexcept nogil:
+    # Panels p0 .. p1-1 (one thread's share) in blocks of `block`.
+    cdef Py_ssize_t b = p0
+    while b < p1:
+        _panels(a, panels, b, min(p1, b + block), p1, k, tail_half, out)
+        b += block
+
+
 def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
               int32_t[:, ::1] out, int threads=1):
     """out (M, N) = K - 2 * popcount(a[i] xor column j of the panels)."""
-    cdef Py_ssize_t b, i, block, nblocks, npanels = panels.shape[0], kw = a.shape[1]
+    cdef Py_ssize_t t, i, block, npanels = panels.shape[0], kw = a.shape[1]
     cdef word_t[:, ::1] split
     # Both operands are packed along K from bit 0 (bitpack.pyx), so when
     # K mod 64 is 1..32 the last u64 word is all padding above its low half.
@@ -89,17 +101,15 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
     # the popcount loop in the same turns, on 1 / 2 threads:
     #   K = 12800: 84 -> 90 % / 89 -> 93 %;  K = 6400: 86 -> 90 % / 86 -> 88 %;
     #   K = 3200:  84 -> 86 % / 83 -> 87 %;  K <= 1600 unchanged.
-    # At least 4 blocks per thread keep the threads balanced.
     panel_bytes = max(1, panels.shape[1] * panels.shape[2] * panels.itemsize)
-    block = max(1, min(max(MIN_BLOCK_PANELS, PANEL_BLOCK_BYTES // panel_bytes),
-                       npanels // (4 * threads)))
-    nblocks = (npanels + block - 1) // block
+    block = max(MIN_BLOCK_PANELS, PANEL_BLOCK_BYTES // panel_bytes)
+    # Each thread takes an equal run of panels rather than a share of whole
+    # blocks: 800 panels (32 channels) in blocks of 9 split 405 / 395
+    # between two threads, which idled one of them for 1.2 % of the call.
     with nogil:
         if threads > 1:
-            for b in prange(nblocks, num_threads=threads, schedule="static"):
-                _panels(a, panels, b * block, min(npanels, b * block + block), k, tail_half,
-                        out)
+            for t in prange(threads, num_threads=threads, schedule="static"):
+                _blocks(a, panels, t * npanels // threads, (t + 1) * npanels // threads,
+                        block, k, tail_half, out)
         else:
-            for b in range(nblocks):
-                _panels(a, panels, b * block, min(npanels, b * block + block), k, tail_half,
-                        out)
+            _blocks(a, panels, 0, npanels, block, k, tail_half, out)
