@@ -31,10 +31,10 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
     # Panels p0 .. p1-1 against every row tile; a is (M, KW), or (M, 2 KW)
     # nibble-split rows when the tile wants them. Each row tile also
     # prefetches its share of the next block of panels (up to `end`, where
-    # this thread's panels stop) into L2: all of B
-    # (20 MB at 512 channels) comes from memory once per call, and without
-    # this the first row tile of each block waits for it instead of
-    # overlapping it with the other tiles' popcounts.
+    # this thread's panels stop) into L2: all of B (20 MB at 512 channels)
+    # comes from memory once per call, and without this the first row tile
+    # of each block waits for it instead of overlapping it with the other
+    # tiles' popcounts.
     cdef Py_ssize_t m = a.shape[0], kw = panels.shape[1], lda = a.shape[1], n = out.shape[1]
     cdef Py_ssize_t nrw = panels.shape[2], i, q, p, j0
     cdef Py_ssize_t ntiles = (m + BNN_XNOR_MR - 1) // BNN_XNOR_MR
