@@ -6,9 +6,7 @@ layout. pack_signs packs weights A (M x K) along K, done once per layer.
 """
 import numpy as np
 
-from bnnbench import kernels
-
-from .common import THREADS, PinnedBlas, operands, shape, skip_threads_without_openmp
+from .common import THREADS, PinnedBlas, kernels, operands, shape, skip_threads_without_openmp
 
 WORD_BITS = [32, 64]
 # One size that fits in cache and one that does not.

@@ -2,15 +2,13 @@
 bnnbench's own layer methods over BMXNet's channel sweep, and the layer
 speedup of conv_xnor_64(_omp) over conv_float_blas measured side by side.
 
-Commits before the layer level have no bnnbench.conv: every benchmark here
+Commits before the layer level have no layer registry: every benchmark here
 skips there. Peer engines are left to `bnnbench sweep` (they need the peers
 extra, which asv's per-commit environments do not install).
 """
 import functools
-import importlib
 
-
-from .common import CHANNELS, SEED, THREADS, PinnedBlas, settle
+from .common import CHANNELS, SEED, THREADS, PinnedBlas, layer_level, settle
 from .bench_track import median_s
 
 LAYER_METHODS = ["conv_float_blas", "conv_xnor_32", "conv_xnor_32_omp", "conv_xnor_64",
@@ -19,17 +17,8 @@ TRACK_CHANNELS = [64, 256, 512]
 BASELINE = "conv_float_blas"
 
 
-def _layer_modules():
-    try:
-        return (importlib.import_module("bnnbench.conv"),
-                importlib.import_module("bnnbench.conv_shapes"),
-                importlib.import_module("bnnbench.conv_sweep"))
-    except ModuleNotFoundError as exc:
-        raise NotImplementedError(f"this commit has no layer level ({exc.name})")
-
-
 def skip_unless_layer_runs(method, threads, natural_threads_only=False):
-    conv, _, _ = _layer_modules()
+    conv = layer_level()[0]
     if method not in conv.CONV_METHODS:
         raise NotImplementedError(f"{method} is not available in this build")
     parallel = conv.BY_NAME[method].parallel
@@ -41,18 +30,18 @@ def skip_unless_layer_runs(method, threads, natural_threads_only=False):
 
 @functools.lru_cache(maxsize=1)
 def layer_operands(channels):
-    _, conv_shapes, conv_sweep = _layer_modules()
-    return conv_sweep.make_operands(conv_shapes.grid(channels=(channels,))[0], SEED)
+    _, layer_shapes, make_operands, _ = layer_level()
+    return make_operands(layer_shapes.grid(channels=(channels,))[0], SEED)
 
 
 @functools.lru_cache(maxsize=2)
 def checked_layer(method, channels, threads):
     """The layer method's timed call, after its output was checked against
     the numpy reference (exactly for binary layers)."""
-    conv, _, conv_sweep = _layer_modules()
+    conv, _, _, layer_check = layer_level()
     ops = layer_operands(channels)
     run = conv.prepare(method, *ops, threads=threads)
-    ok, err = conv_sweep.LayerReference(*ops, seed=SEED).check(method, run())
+    ok, err = layer_check(*ops, seed=SEED).check(method, run())
     if not ok:
         raise AssertionError(f"{method}: layer output differs from the numpy reference "
                              f"(max abs error {err:g}); not timing it")

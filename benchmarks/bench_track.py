@@ -4,26 +4,20 @@ A speedup is a ratio taken inside one process, same shape and thread count,
 float_blas first and the xnor method after the OpenBLAS workers went to
 sleep, as `bnnbench sweep` does it; never a ratio of two asv results.
 """
-import importlib
-
-from bnnbench import kernels
-from bnnbench.sweep import throughput
-from bnnbench.timing import measure
-
-from .common import (BASELINE, THREADS, PinnedBlas, checked_call, settle, shape,
-                     skip_unless_runs)
+from .common import (BASELINE, THREADS, PinnedBlas, checked_call, kernels, load_probe, settle,
+                     shape, skip_unless_runs, throughput, timing)
 
 TRACK_METHODS = ["xnor_64", "xnor_64_omp"]
 TRACK_CHANNELS = [64, 256, 512]
 PEAK_CHANNELS = 512
-# Per method and track_ call: bnnbench.timing.measure samples until it has
+# Per method and track_ call: timing.measure samples until it has
 # REPEAT samples and MIN_TIME seconds of them.
 MIN_TIME = 0.25
 REPEAT = 5
 
 
 def median_s(run):
-    return measure(run, min_time=MIN_TIME, repeat=REPEAT).stats()["median_s"]
+    return timing.measure(run, min_time=MIN_TIME, repeat=REPEAT).stats()["median_s"]
 
 
 class TrackSpeedup(PinnedBlas):
@@ -48,20 +42,9 @@ class TrackSpeedup(PinnedBlas):
         return base / median_s(self.candidate)
 
 
-def load_probe():
-    """bnnbench.probe, or NotImplementedError (asv: skip) for commits that
-    predate it."""
-    try:
-        return importlib.import_module("bnnbench.probe")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bnnbench.probe":
-            raise
-        raise NotImplementedError("this commit has no bnnbench.probe")
-
-
 class TrackPopcountFraction(PinnedBlas):
     """Share of this machine's popcount peak at the same thread count
-    (bnnbench.probe) that the xnor GEMM reaches at BMXNet's largest shape;
+    (the probe) that the xnor GEMM reaches at BMXNet's largest shape;
     xnor_64 on 1 thread, xnor_64_omp on every core."""
 
     params = [TRACK_METHODS, THREADS]

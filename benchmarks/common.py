@@ -1,9 +1,13 @@
 """Shared fixtures of the asv suites: parameters, operands, checked methods.
 
-Everything comes from the installed bnnbench, never redefined here: shapes
-from bnnbench.shapes, methods from the bnnbench.kernels registry, operands
-from bnnbench.sweep.make_operands (the sweep's seeded data), exactness from
-bnnbench.verify, the pause after BLAS calls from bnnbench.sweep.
+Everything comes from the installed bnnbench, never redefined here: shapes,
+the method registries, the sweep's seeded operands, the numpy checks and
+the pause after BLAS calls.
+
+asv runs today's suites against the builds of older commits too, whose
+modules lay flat in bnnbench/ before the layout by stage: this module is
+the one place that knows both layouts (OLD_LAYOUT), and the suites import
+bnnbench's parts from here.
 
 asv runs every parameter combination in a process of its own and re-runs
 setup() before each sample, so operands and prepared methods are cached per
@@ -17,14 +21,25 @@ BMXNet's experiment; threads depend on the machine only).
 """
 import contextlib
 import functools
+import importlib
 import time
 
 import numpy as np
 
-from bnnbench import kernels, shapes
-from bnnbench.hostinfo import default_threads
-from bnnbench.sweep import BLAS_SETTLE_S, make_operands
-from bnnbench.verify import Reference
+try:
+    from bnnbench.measure import timing
+    from bnnbench.measure.hostinfo import default_threads
+    from bnnbench.measure.levels import gemm_operands as make_operands
+    from bnnbench.measure.sweep import BLAS_SETTLE_S
+    from bnnbench.methods import kernels, shapes
+    from bnnbench.methods.verify import GemmCheck
+    OLD_LAYOUT = False
+except ModuleNotFoundError:   # a commit from before the layout by stage
+    from bnnbench import kernels, shapes, timing
+    from bnnbench.hostinfo import default_threads
+    from bnnbench.sweep import BLAS_SETTLE_S, make_operands
+    from bnnbench.verify import Reference as GemmCheck
+    OLD_LAYOUT = True
 
 BASELINE = "float_blas"
 SEED = 0
@@ -46,7 +61,7 @@ CHECK_COLUMNS = 256
 
 
 def shape(channels, filters=None, kernel=None):
-    """The sweep's conv shape: defaults from bnnbench.shapes unless given."""
+    """The sweep's conv shape: defaults from bnnbench.methods.shapes unless given."""
     return shapes.grid(channels=(channels,),
                        filters=(filters,) if filters else shapes.DEFAULT_FILTERS,
                        kernel=(kernel,) if kernel else shapes.DEFAULT_KERNEL)[0]
@@ -82,7 +97,7 @@ def check(method, a, b, out):
     xnor methods): an unchecked kernel is never timed."""
     n = b.shape[1]
     cols = np.unique(np.linspace(0, n - 1, min(n, CHECK_COLUMNS)).astype(np.intp))
-    ref = Reference(a, np.ascontiguousarray(b[:, cols]), seed=SEED)
+    ref = GemmCheck(a, np.ascontiguousarray(b[:, cols]), seed=SEED)
     ok, err = ref.check(method, np.ascontiguousarray(out[:, cols]))
     if not ok:
         raise AssertionError(f"{method}: output differs from the numpy reference "
@@ -102,7 +117,7 @@ def checked_call(method, conv_shape, threads):
 
 def settle(method, threads):
     """Let OpenBLAS workers go to sleep before a multi-threaded kernel is
-    timed (they spin after each call and steal the cores); see bnnbench.sweep."""
+    timed (they spin after each call and steal the cores); see bnnbench.measure.sweep."""
     if threads > 1 and method != BASELINE:
         time.sleep(BLAS_SETTLE_S)
 
@@ -121,3 +136,38 @@ class PinnedBlas:
         if self._pin is not None:
             self._pin.close()
             self._pin = None
+
+
+def throughput(conv_shape, seconds):
+    """G ops per second, as the sweep reports it: ops = 2*M*N*K."""
+    return conv_shape.ops / seconds / 1e9 if seconds else None
+
+
+def load_probe():
+    """The probe module, or NotImplementedError (asv: skip) for commits that
+    predate it."""
+    name = "bnnbench.probe" if OLD_LAYOUT else "bnnbench.measure.probe"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise NotImplementedError("this commit has no probe")
+
+
+def layer_level():
+    """(layer registry module, layer shapes module, operands(shape, seed),
+    check class) of the installed commit, or NotImplementedError (asv: skip)
+    for commits before the layer level."""
+    try:
+        if OLD_LAYOUT:
+            conv = importlib.import_module("bnnbench.conv")
+            layer_shapes = importlib.import_module("bnnbench.conv_shapes")
+            conv_sweep = importlib.import_module("bnnbench.conv_sweep")
+            return conv, layer_shapes, conv_sweep.make_operands, conv_sweep.LayerReference
+    except ModuleNotFoundError as exc:
+        raise NotImplementedError(f"this commit has no layer level ({exc.name})")
+    from bnnbench.measure.levels import layer_operands
+    from bnnbench.methods import conv, layer_shapes
+    from bnnbench.methods.verify import LayerCheck
+    return conv, layer_shapes, layer_operands, LayerCheck

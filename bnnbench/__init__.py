@@ -7,9 +7,9 @@
     bnnbench.conv2d(method, x, w, stride=1, padding="valid", threads=1)
                                             one conv layer, NHWC x and OHWI w
 """
-from .conv import CONV_METHODS, conv2d
+from .methods.conv import CONV_METHODS, conv2d
 from .errors import BnnbenchError
-from .kernels import BUILD, METHODS, gemm, pack_signs
+from .methods.kernels import BUILD, METHODS, gemm, pack_signs
 
 __version__ = "0.1.0"
 __all__ = ["BUILD", "CONV_METHODS", "METHODS", "BnnbenchError", "conv2d", "gemm", "pack_signs",

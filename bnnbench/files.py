@@ -15,10 +15,16 @@
 Failures raise WriteError: one line naming the file and the reason.
 """
 import os
+import re
 import stat
 import tempfile
 
 from .errors import BnnbenchError
+
+
+def safe_name(text):
+    """`text` (a host label, say) as a file name part: no path, no odd characters."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "host"
 
 
 class WriteError(BnnbenchError):

@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from bnnbench import accuracy, results
-from bnnbench.accuracy import Config
+from bnnbench.models import accuracy
+
+from bnnbench.runs import reader
+from bnnbench.models.accuracy import Config
 from bnnbench.cli import main
 from bnnbench.errors import BnnbenchError
 
@@ -103,10 +105,10 @@ def test_cli_json_and_run_file(tmp_path, capsys):
     assert out["xnor_matches_reference"] is True
     files = glob.glob(str(tmp_path / "*.json"))
     assert files == [out["run_file"]]
-    run = results.load_run(files[0])
+    run = reader.load_run(files[0])
     assert run["kind"] == "accuracy" and run["status"] == "complete"
     assert run["host"]["label"] == "ci-host" and "cpu_brand" in run["host"]
-    df = results.load_frame(files)
+    df = reader.load_frame(files)
     assert list(df["evaluation"]) == ["numpy float64", "numpy +1/-1 float32", "xnor_64"]
     assert list(df["accuracy"]) == [out["float_accuracy"], out["binary_accuracy"],
                                     out["xnor_accuracy"]]

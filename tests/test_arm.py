@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from bnnbench import hostinfo
+from bnnbench.measure import hostinfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNELS = os.path.join(ROOT, "kernels_pyx")
@@ -278,8 +278,8 @@ EMULATED_RUN = os.path.join(ROOT, "tests", "data", "sweep-emulated-qemu-aarch64.
 
 def test_emulated_run_file_loads_and_says_so():
     # made by `make arm-sweep`; the report tests load it beside native runs
-    from bnnbench import results
-    run = results.load_run(EMULATED_RUN)
+    from bnnbench.runs import reader
+    run = reader.load_run(EMULATED_RUN)
     host = run["host"]
     assert (host["arch"], host["emulated"], host["emulator"]) == ("aarch64", True, "qemu-aarch64")
     assert host["build"]["kernel_path"] == "neon"

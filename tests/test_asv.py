@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from bnnbench import asv_results, results
+from bnnbench.runs import asv, reader
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MACHINE = "pytest-host"
@@ -47,16 +47,16 @@ def asv_run(tmp_path_factory):
     conf_path.write_text(json.dumps(conf))
     # asv keeps machine descriptions in ~/.asv-machine.json: not the user's.
     env = dict(os.environ, HOME=str(tmp))
-    asv = [sys.executable, "-m", "asv"]
+    asv_cmd = [sys.executable, "-m", "asv"]
 
     def run(*args):
-        proc = subprocess.run(asv + list(args) + ["--config", str(conf_path)], cwd=tmp,
+        proc = subprocess.run(asv_cmd + list(args) + ["--config", str(conf_path)], cwd=tmp,
                               env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         return proc.stdout
 
     run("machine", "--yes", "--machine", MACHINE)
-    asv_results.save_host(str(tmp / "results"), MACHINE)
+    asv.save_host(str(tmp / "results"), MACHINE)
     bench = [arg for sel in SELECTION for arg in ("--bench", sel)]
     run("run", "--python=same", "--set-commit-hash", commit, "--machine", MACHINE,
         "--record-samples", "-a", "rounds=1", "-a", "repeat=3", "-a", "warmup_time=0",
@@ -79,7 +79,7 @@ def _raw(raw, bench, *params):
 def test_asv_results_load_into_the_frame(asv_run):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        df = asv_results.load_frame(asv_run["results"])
+        df = asv.load_frame(asv_run["results"])
     assert len(df) == 5   # only the selected combinations; the rest were not run
     assert set(df["run_kind"]) == {"asv"}
     assert set(df["commit"]) == {asv_run["commit"]}
@@ -120,16 +120,16 @@ def test_asv_results_load_into_the_frame(asv_run):
 
 
 def test_results_loader_reads_asv_directories(asv_run):
-    """bnnbench.results (and so `bnnbench report`) takes an asv results dir
+    """bnnbench.runs.reader (and so `bnnbench report`) takes an asv results dir
     like any directory of run files, without tripping over asv's own files."""
-    paths = results.expand_paths([asv_run["results"]])
+    paths = reader.expand_paths([asv_run["results"]])
     assert [os.path.basename(p) for p in paths if p.endswith("machine.json")] == []
     assert not any(p.endswith("benchmarks.json") for p in paths)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        df = results.load_frame([asv_run["results"]])
+        df = reader.load_frame([asv_run["results"]])
     assert len(df) == 5 and set(df["run_kind"]) == {"asv"}
-    assert results.load_runs([asv_run["results"]], kinds={"sweep"}) == []
+    assert reader.load_runs([asv_run["results"]], kinds={"sweep"}) == []
 
 
 def test_publish_and_compare(asv_run, tmp_path):
@@ -184,7 +184,7 @@ def test_a_hand_made_results_dir_without_fingerprint(tmp_path):
     path = _results_dir(tmp_path, {"aaaaaaaa-virtualenv-py3.11.json": _good()})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        df = asv_results.load_frame(path)
+        df = asv.load_frame(path)
     assert len(df) == 1        # the NaN (skipped) combination is no row
     row = df.iloc[0]
     assert (row.method, row.channels, row.threads, row.K) == ("xnor_64", 512, 1, 12800)
@@ -196,7 +196,7 @@ def test_a_hand_made_results_dir_without_fingerprint(tmp_path):
 
 def test_failed_benchmarks_are_rows_that_are_not_verified(tmp_path):
     path = _results_dir(tmp_path, {"aaaaaaaa-env.json": _good(result=(None, None))})
-    df = asv_results.load_frame(path)
+    df = asv.load_frame(path)
     assert len(df) == 2 and not df["verified"].any()
     assert df["median_s"].isna().all()
 
@@ -215,7 +215,7 @@ def test_failed_benchmarks_are_rows_that_are_not_verified(tmp_path):
 def test_unparseable_files_are_skipped_with_a_warning_naming_them(tmp_path, name, text, reason):
     path = _results_dir(tmp_path, {"aaaaaaaa-env.json": _good(), name: text})
     with pytest.warns(UserWarning) as caught:
-        df = asv_results.load_frame(path)
+        df = asv.load_frame(path)
     messages = " ".join(str(w.message) for w in caught)
     assert name in messages and reason in messages
     assert list(df["commit"].unique()) == ["a" * 40]   # the good file still loads
@@ -223,20 +223,20 @@ def test_unparseable_files_are_skipped_with_a_warning_naming_them(tmp_path, name
 
 def test_a_results_file_without_machine_json_is_not_asv(tmp_path):
     (tmp_path / "x.json").write_text(_good())
-    assert not asv_results.is_results_file(str(tmp_path / "x.json"))
+    assert not asv.is_results_file(str(tmp_path / "x.json"))
     with pytest.raises(Exception, match="not an asv results directory"):
-        asv_results.load_runs(str(tmp_path))
+        asv.load_runs(str(tmp_path))
 
 
 def test_save_host_appends_only_what_changed(tmp_path):
     fp = {"label": "box", "arch": "x86_64", "frequency_mhz": {"current": 1000}, "numpy": "2.0"}
-    path = asv_results.save_host(str(tmp_path), "box", fp)
-    asv_results.save_host(str(tmp_path), "box", dict(fp, frequency_mhz={"current": 3000}))
+    path = asv.save_host(str(tmp_path), "box", fp)
+    asv.save_host(str(tmp_path), "box", dict(fp, frequency_mhz={"current": 3000}))
     assert len(open(path).read().splitlines()) == 1     # only the clock moved
-    asv_results.save_host(str(tmp_path), "box", dict(fp, numpy="2.1"))
+    asv.save_host(str(tmp_path), "box", dict(fp, numpy="2.1"))
     lines = [json.loads(line) for line in open(path).read().splitlines()]
     assert [line["host"]["numpy"] for line in lines] == ["2.0", "2.1"]
-    assert os.path.basename(path) == asv_results.HOST_FILE
+    assert os.path.basename(path) == asv.HOST_FILE
     with pytest.raises(Exception, match="bad asv machine name"):
-        asv_results.save_host(str(tmp_path), "../up", fp)
+        asv.save_host(str(tmp_path), "../up", fp)
 

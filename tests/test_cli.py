@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bnnbench import results
+from bnnbench.runs import frame, reader
 
 FAST = ["--min-time", "0", "--repeat", "1", "--quiet", "--no-probe"]
 
@@ -26,13 +26,13 @@ def test_sweep_json_matches_run_file_and_loads(tmp_path):
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1
     assert json.loads(files[0].read_text()) == printed
-    run = results.load_run(str(files[0]))
+    run = reader.load_run(str(files[0]))
     assert run["status"] == "complete" and run["host"]["label"] == "ci-host"
     serial = [m for m in run["settings"]["methods"]]
     assert {r["channels"] for r in run["rows"]} == {1, 32, 256}
     assert len(run["rows"]) == 3 * len(serial)
     assert all(r["verified"] and r["threads"] == 1 for r in run["rows"])
-    df = results.add_speedups(results.load_frame([str(files[0])]))
+    df = frame.add_speedups(reader.load_frame([str(files[0])]))
     assert {"host_label", "method", "median_s", "speedup", "K"} <= set(df.columns)
     assert set(df["K"]) == {25, 800, 6400}
     for key in ("schema_version", "run_id", "started_at", "finished_at", "bnnbench_version",
@@ -99,7 +99,7 @@ def test_interrupted_sweep_keeps_finished_rows(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted; kept" in err and "Traceback" not in err
     (path,) = tmp_path.glob("sweep-*.json")
-    run = results.load_run(str(path))
+    run = reader.load_run(str(path))
     assert run["status"] == "interrupted"
     assert len(run["rows"]) >= rows
     assert len(run["rows"]) < 8 * 5

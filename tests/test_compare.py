@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from bnnbench import results
+from bnnbench.runs import frame, reader
 from bnnbench.cli import main
 
 FAST = ["--quick", "--threads", "1,2", "--min-time", "0", "--repeat", "1", "--quiet"]
@@ -44,7 +44,7 @@ def test_csv_matches_the_frame(results_dir):
     proc = bnnbench("compare", "desk", "pi", "--results", str(tmp), "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     out = pd.read_csv(io.StringIO(proc.stdout))
-    df = results.add_speedups(results.load_frame([str(tmp)]))
+    df = frame.add_speedups(reader.load_frame([str(tmp)]))
     desk, pi = df[df["host_label"] == "desk"], df[df["host_label"] == "pi"]
     assert len(out) == len(desk) == len(pi)
     key = ["method", "channels", "threads"]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import bnnbench
-from bnnbench import conv, conv_shapes
-from bnnbench.conv_sweep import AWKWARD_LAYERS, verify_layers
+from bnnbench.methods import conv, layer_shapes
+from bnnbench.methods.verify import AWKWARD_LAYERS, numpy_conv, verify_layers
 
 OWN = [m for m in bnnbench.CONV_METHODS if not conv.BY_NAME[m].engine]
 BINARY = [m for m in OWN if conv.BY_NAME[m].kind == "xnor"]
@@ -26,13 +26,13 @@ def layer(rng, b, h, w, c, f, k):
 def check(method, x, w, stride, padding, threads):
     out = bnnbench.conv2d(method, x, w, stride=stride, padding=padding, threads=threads)
     if conv.BY_NAME[method].kind == "xnor":
-        ref = conv.reference(x, w, stride, padding, binary=True)
+        ref = numpy_conv(x, w, stride, padding, binary=True)
         assert out.dtype == np.int32 and out.shape == ref.shape
         np.testing.assert_array_equal(out, ref)
     else:
-        ref = conv.reference(x, w, stride, padding)
+        ref = numpy_conv(x, w, stride, padding)
         assert out.dtype == np.float32 and out.shape == ref.shape
-        bound = 4 * np.finfo(np.float32).eps * np.sqrt(w[0].size) * conv.reference(
+        bound = 4 * np.finfo(np.float32).eps * np.sqrt(w[0].size) * numpy_conv(
             np.abs(x), np.abs(w), stride, padding)
         assert np.all(np.abs(out - ref) <= bound + 1e-30)
 
@@ -72,7 +72,7 @@ def test_binary_sweep_sized_layer(method, rng):
 
 
 def test_dabnn_geometry():
-    shapes = conv_shapes.dabnn_grid()
+    shapes = layer_shapes.dabnn_grid()
     assert [(s.height, s.channels, s.filters, s.out_h) for s in shapes] == [
         (56, 64, 64, 56), (28, 128, 128, 28), (14, 256, 256, 14), (7, 512, 512, 7)]
 
@@ -81,7 +81,7 @@ def test_dabnn_geometry():
     (12, 5, 1, "valid", 8, 0), (7, 3, 2, "same", 4, 1), (8, 3, 2, "same", 4, 0),
     (4, 5, 1, "same", 4, 2), (3, 5, 1, "valid", 0, 0)])
 def test_output_size(size, kernel, stride, padding, out, before):
-    assert conv_shapes.output_size(size, kernel, stride, padding) == (out, before)
+    assert layer_shapes.output_size(size, kernel, stride, padding) == (out, before)
 
 
 def f32(*shape):

@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 
-from bnnbench import results
-from bnnbench.conv_sweep import add_best_float, layer_table
+from bnnbench.runs import frame, reader
+from bnnbench.report.terminal import add_best_float, layer_table
 
 from test_cli import FAST, bnnbench
 
@@ -29,7 +29,7 @@ def test_layer_sweep_rows(tmp_path):
     assert all(r["im2col_s"] > 0 and 0 < r["im2col_share"] for r in blas)
     assert not any("im2col_s" in r for r in layers if r["kind"] == "xnor")
     assert "im2col_%" in proc.stdout
-    df = results.add_speedups(results.load_frame([str(tmp_path)]))
+    df = frame.add_speedups(reader.load_frame([str(tmp_path)]))
     conv = df[df["level"] == "conv"]
     assert (conv[conv["method"] == "conv_float_blas"]["speedup"] == 1).all()
     assert conv["speedup"].notna().all()
@@ -56,7 +56,7 @@ def test_old_rows_load_as_gemm(tmp_path):
     for row in run["rows"]:
         del row["level"]
     path.write_text(json.dumps(run))
-    assert set(results.load_frame([str(path)])["level"]) == {"gemm"}
+    assert set(reader.load_frame([str(path)])["level"]) == {"gemm"}
 
 
 def test_unavailable_method_is_one_line(tmp_path, monkeypatch):

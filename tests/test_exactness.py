@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bnnbench
-from bnnbench import kernels
-from bnnbench.verify import AWKWARD_K, AWKWARD_MN, Reference, signs
+from bnnbench.methods import kernels
+from bnnbench.methods.verify import AWKWARD_K, AWKWARD_MN, GemmCheck, signs
 
 XNOR = [m for m in bnnbench.METHODS if kernels.BY_NAME[m].kind == "xnor"]
 FLOAT = [m for m in bnnbench.METHODS if kernels.BY_NAME[m].kind == "float"]
@@ -113,7 +113,7 @@ def test_float_close(method, m, n, rng):
         b = rng.standard_normal((k, n), dtype=np.float32)
         out = bnnbench.gemm(method, a, b, threads=2)
         assert out.dtype == np.float32 and out.shape == (m, n)
-        ok, err = Reference(a, b).check(method, out)
+        ok, err = GemmCheck(a, b).check(method, out)
         assert ok, f"max error {err}"
 
 
@@ -129,7 +129,7 @@ def test_float_over_tile_and_block_edges(method, rng):
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
         for t in THREADS:
-            ok, err = Reference(a, b).check(method, bnnbench.gemm(method, a, b, threads=t))
+            ok, err = GemmCheck(a, b).check(method, bnnbench.gemm(method, a, b, threads=t))
             assert ok, f"M={m} N={n} K={k} threads={t}: max error {err}"
 
 
@@ -137,7 +137,7 @@ def test_float_reference_catches_a_dropped_term(rng):
     a = rng.standard_normal((8, 3000), dtype=np.float32)
     b = rng.standard_normal((3000, 40), dtype=np.float32)
     wrong = a[:, 1:] @ b[1:, :]
-    assert not Reference(a, b).check("float_gemm", wrong)[0]
+    assert not GemmCheck(a, b).check("float_gemm", wrong)[0]
 
 
 # ------------------------------------------------------------- pack_signs

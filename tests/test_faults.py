@@ -30,9 +30,11 @@ import numpy as np
 import pytest
 
 import bnnbench
-from bnnbench import asv_results, escape, files, liveness, results, untrusted, weights_io
-from bnnbench import models
-from bnnbench.accuracy import Config
+from bnnbench.runs import asv, liveness, reader, schema, writer
+from bnnbench import escape, files, untrusted
+from bnnbench.models import weights
+from bnnbench.models import zoo
+from bnnbench.models.accuracy import Config
 from bnnbench.cli import main
 from bnnbench.errors import BnnbenchError
 from bnnbench.report import build_report
@@ -195,15 +197,15 @@ def test_run_file_on_a_full_disk_keeps_rows_and_says_failed(tmp_path, monkeypatc
 
 def test_run_file_on_a_real_full_tmpfs(tmp_path):
     with small_tmpfs(tmp_path / "fs") as fs:
-        run = results.new_run("sweep", {"label": "h", "arch": "x86_64"})
-        writer = results.RunWriter(run, str(fs))
-        writer.add_row({"method": "float_blas", "padding": "x" * 2000})
+        run = writer.new_run("sweep", {"label": "h", "arch": "x86_64"})
+        run_writer = writer.RunWriter(run, str(fs))
+        run_writer.add_row({"method": "float_blas", "padding": "x" * 2000})
         fill(fs)
         with pytest.raises(files.WriteError, match="No space left on device.*marked failed"):
-            writer.add_row({"method": "xnor_64", "padding": "y" * 20000})
-        saved = json.loads(open(writer.path).read())
+            run_writer.add_row({"method": "xnor_64", "padding": "y" * 20000})
+        saved = json.loads(open(run_writer.path).read())
         assert saved["status"] == "failed" and len(saved["rows"]) == 1
-        writer.finish("failed")   # later saves are no-ops, not a second error
+        run_writer.finish("failed")   # later saves are no-ops, not a second error
         assert no_temporaries(fs)
 
 
@@ -311,13 +313,13 @@ def test_fifo_named_json_is_skipped_not_read(results_dir, tmp_path):
         assert "pipe.json: a FIFO, not a regular file" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
     with pytest.warns(UserWarning, match="a FIFO"):
-        assert len(results.load_frame([str(results_dir)])) > 0
+        assert len(reader.load_frame([str(results_dir)])) > 0
 
 
 def test_fifo_given_by_name(tmp_path):
     os.mkfifo(tmp_path / "pipe.json")
-    with pytest.raises(results.RunFileError, match="a FIFO"):
-        results.load_run(str(tmp_path / "pipe.json"))
+    with pytest.raises(schema.RunFileError, match="a FIFO"):
+        reader.load_run(str(tmp_path / "pipe.json"))
 
 
 def test_link_to_dev_zero_is_skipped(results_dir, tmp_path):
@@ -340,7 +342,7 @@ def test_symlink_loops_end(results_dir, tmp_path):
 def test_oversized_file_is_refused_before_reading(results_dir, monkeypatch):
     monkeypatch.setattr(untrusted, "MAX_FILE_BYTES", 1000)
     with pytest.warns(UserWarning, match="over the 1000-byte limit"):
-        assert results.load_frame([str(results_dir)]).empty
+        assert reader.load_frame([str(results_dir)]).empty
 
 
 # --------------------------------------------- 4. loaders agree with the report
@@ -352,7 +354,7 @@ def deep_json(depth=10_000):
 def test_deep_json_skipped_by_every_loader(results_dir, tmp_path):
     (results_dir / "deep.json").write_text(deep_json())
     with pytest.warns(UserWarning, match="deep.json: JSON nested deeper"):
-        assert len(results.load_frame([str(results_dir)])) > 0
+        assert len(reader.load_frame([str(results_dir)])) > 0
     ds = build_report([str(results_dir)], str(tmp_path / "out")).dataset
     assert [os.path.basename(p) for p, _ in ds.skipped] == ["deep.json"]
 
@@ -376,7 +378,7 @@ def test_asv_deep_results_file(tmp_path):
     root = asv_dir(tmp_path / "asv", [[0.1], [["'float_blas'"]], 1], [["'float_blas'"]])
     (root / "box" / "deep-env.json").write_text(deep_json())
     with pytest.warns(UserWarning, match="deep-env.json: JSON nested deeper"):
-        df = asv_results.load_frame(str(root))
+        df = asv.load_frame(str(root))
     assert len(df) == 1
 
 
@@ -384,7 +386,7 @@ def test_asv_deep_results_file(tmp_path):
 def test_asv_absurd_dates(tmp_path, date):
     root = asv_dir(tmp_path / "asv", [[0.1], [["'float_blas'"]], date], [["'float_blas'"]],
                    date=date)
-    df = asv_results.load_frame(str(root))
+    df = asv.load_frame(str(root))
     assert len(df) == 1 and df["commit_date"].isna().all()
     build_report([str(root)], str(tmp_path / "out"))
 
@@ -398,7 +400,7 @@ def test_asv_absurd_integer_parameter(tmp_path, raw):
     bench["bench.TimeGemm.time_gemm"]["param_names"] = ["method", "channels"]
     (root / "benchmarks.json").write_text(json.dumps(bench))
     with pytest.warns(UserWarning, match="parameter channels"):
-        assert asv_results.load_frame(str(root)).empty
+        assert asv.load_frame(str(root)).empty
     skipped = build_report([str(root)], str(tmp_path / "out")).skipped
     assert any("parameter channels" in reason for _, reason in skipped)
 
@@ -408,7 +410,7 @@ def test_asv_astronomical_parameter_grid_is_not_expanded(tmp_path):
     root = asv_dir(tmp_path / "asv", [[0.1], params, 1], params)
     t0 = time.monotonic()
     with pytest.warns(UserWarning, match="combinations but 1 results"):
-        assert asv_results.load_frame(str(root)).empty
+        assert asv.load_frame(str(root)).empty
     assert time.monotonic() - t0 < 10
 
 
@@ -421,7 +423,7 @@ def test_wrong_typed_row_field_is_named_by_file_and_host(results_dir, tmp_path, 
     run["rows"][0][field] = value
     (results_dir / "odd.json").write_text(json.dumps(run))
     with pytest.warns(UserWarning, match=f"odd.json: host 'odd-box', row 0: {field}="):
-        df = results.load_frame([str(results_dir)])
+        df = reader.load_frame([str(results_dir)])
     assert set(df["host_label"]) == {"good"}
     files_out = build_report([str(results_dir)], str(tmp_path / "out"))
     assert files_out.problems == []
@@ -469,7 +471,7 @@ def test_files_honour_the_umask(tmp_path, sweep_file, mask, mode):
     old = os.umask(mask)
     try:
         build_report([str(sweep_file)], str(tmp_path / "out"))
-        weights_io.export_model(models.get_model("cntk-basic"), str(tmp_path / "w"))
+        weights.export_model(zoo.get_model("cntk-basic"), str(tmp_path / "w"))
     finally:
         os.umask(old)
     written = list((tmp_path / "out").iterdir()) + list((tmp_path / "w").iterdir())
@@ -506,7 +508,7 @@ def test_stale_heartbeat_from_another_host():
            "host": {"hostname": "elsewhere"}, "started_at": "2020-01-01T00:00:00+00:00",
            "heartbeat_at": "2020-01-01T01:00:00+00:00"}
     assert "no sign of life" in liveness.died(run)
-    fresh = dict(run, heartbeat_at=results.now_iso())
+    fresh = dict(run, heartbeat_at=writer.now_iso())
     assert liveness.died(fresh) is None
     assert liveness.died(dict(run, status="complete")) is None
     assert liveness.died(dict(fresh, host={"hostname": socket.gethostname()},
@@ -515,7 +517,7 @@ def test_stale_heartbeat_from_another_host():
 
 @pytest.fixture
 def weights_file(tmp_path):
-    return weights_io.export_model(models.get_model("cntk-basic"), str(tmp_path))
+    return weights.export_model(zoo.get_model("cntk-basic"), str(tmp_path))
 
 
 def test_flipped_bit_fails_the_checksum(weights_file):
@@ -526,7 +528,7 @@ def test_flipped_bit_fails_the_checksum(weights_file):
         open(weights_file, "wb").write(bad)
         with pytest.raises(BnnbenchError, match="not a valid bnnbench weights file "
                                                 "\\(checksum mismatch"):
-            weights_io.read_weights(weights_file)
+            weights.read_weights(weights_file)
 
 
 def _v1(data):
@@ -538,11 +540,11 @@ def _v1(data):
 
 
 def test_version_1_files_still_read_with_a_warning(weights_file, tmp_path):
-    new = weights_io.read_weights(weights_file)
+    new = weights.read_weights(weights_file)
     old_path = tmp_path / "old.bnnw"
     old_path.write_bytes(_v1(open(weights_file, "rb").read()))
     with pytest.warns(UserWarning, match="no checksum"):
-        old = weights_io.read_weights(str(old_path))
+        old = weights.read_weights(str(old_path))
     assert old.tensors.keys() == new.tensors.keys()
     assert all(np.array_equal(old.tensors[k], new.tensors[k]) for k in new.tensors)
 
@@ -586,12 +588,12 @@ def test_every_header_fault_is_one_line(weights_file, tmp_path, edit):
     bad = tmp_path / "bad.bnnw"
     bad.write_bytes(_with_header(open(weights_file, "rb").read(), edit))
     with pytest.raises(BnnbenchError, match=f"{bad}: not a valid bnnbench weights file"):
-        weights_io.read_weights(str(bad))
+        weights.read_weights(str(bad))
 
 
 def test_weights_fifo_and_device(tmp_path):
     os.mkfifo(tmp_path / "pipe.bnnw")
     with pytest.raises(BnnbenchError, match="not a valid bnnbench weights file \\(a FIFO"):
-        weights_io.read_weights(str(tmp_path / "pipe.bnnw"))
+        weights.read_weights(str(tmp_path / "pipe.bnnw"))
     with pytest.raises(BnnbenchError, match="a character device"):
-        weights_io.read_weights("/dev/zero")
+        weights.read_weights("/dev/zero")

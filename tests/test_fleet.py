@@ -21,7 +21,7 @@ import warnings
 
 import pytest
 
-from bnnbench import host_files, results
+from bnnbench.runs import host_files, reader, schema, writer
 from bnnbench.fleet import inventory
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -176,7 +176,7 @@ def test_two_devices_deliver_run_files_and_one_report(happy):
     assert "[alpha] " in proc.stderr and "[beta] " in proc.stderr
     files = sorted(res.glob("sweep-*.json"))
     assert len(files) == 2 and no_temp_files(res)
-    runs = {results.load_run(str(f))["host"]["label"]: results.load_run(str(f)) for f in files}
+    runs = {reader.load_run(str(f))["host"]["label"]: reader.load_run(str(f)) for f in files}
     assert set(runs) == {"alpha", "beta"}
     for run in runs.values():
         assert run["status"] == "complete" and run["rows"]
@@ -184,7 +184,7 @@ def test_two_devices_deliver_run_files_and_one_report(happy):
         assert all(r["verified"] for r in run["rows"])
     with warnings.catch_warnings(record=True) as caught:  # host files: passed over quietly
         warnings.simplefilter("always")
-        df = results.load_frame([str(res)])
+        df = reader.load_frame([str(res)])
     assert set(df["host_label"]) == {"alpha", "beta"} and not caught, caught
     table = proc.stdout.splitlines()
     assert table[0].split() == ["device", "status", "rows", "wall", "run", "file", "host", "file"]
@@ -210,8 +210,8 @@ def test_host_probe_files_arrive_checked_and_listed(happy):
         row = next(ln.split() for ln in proc.stdout.splitlines()
                    if ln.split()[0] == fp["label"])
         assert row[-1] == os.path.relpath(f) and row[-2].endswith(".json")
-        with pytest.raises(results.NotARunFile):
-            results.load_run(str(f))
+        with pytest.raises(schema.NotARunFile):
+            reader.load_run(str(f))
 
 
 def test_host_probe_waits_for_the_device_lock(happy):
@@ -315,14 +315,14 @@ def test_faults_stop_their_device_only(lab, happy, tmp_path):
     assert table["alpha"][1] == "complete"
     assert all(table[d][1] == "error" for d in ("refused", "impostor", "nocc", "victim"))
     files = list(res.glob("*.json"))
-    assert [results.load_run(str(f))["host"]["label"] for f in files] == ["alpha"]
+    assert [reader.load_run(str(f))["host"]["label"] for f in files] == ["alpha"]
     assert no_temp_files(res)
 
     # The device is back: its kept rows come home, marked interrupted.
     gamma.start()
     proc = fleet("fetch", str(inv), "--results", str(res), "--devices", "victim", timeout=120)
     assert proc.returncode == 0, proc.stderr
-    runs = [results.load_run(str(f)) for f in res.glob("*.json")]
+    runs = [reader.load_run(str(f)) for f in res.glob("*.json")]
     victim = [r for r in runs if r["host"]["label"] == "victim"]
     assert len(victim) == 1 and victim[0]["status"] == "interrupted"
     assert victim[0]["rows"] and victim[0]["git_commit"] == head_commit()
@@ -385,8 +385,8 @@ def test_fetch_marks_a_run_whose_process_died_interrupted(lab, tmp_path):
     sweep still holds the lock is fetched as it stands."""
     workdir = tmp_path / "device"
     kept = workdir / "results" / "20260101T000000-deadbeef"
-    run = results.new_run("sweep", {"label": "ghost", "arch": "x86_64"})
-    writer = results.RunWriter(run, str(kept))
+    run = writer.new_run("sweep", {"label": "ghost", "arch": "x86_64"})
+    run_writer = writer.RunWriter(run, str(kept))
     # host files: this device's comes home; another entry's in a shared workdir stays
     from test_host_files import fingerprint
     for label in ("ghost", "other"):
@@ -403,11 +403,11 @@ def test_fetch_marks_a_run_whose_process_died_interrupted(lab, tmp_path):
         os.killpg(holder.pid, signal.SIGKILL)  # flock and the sleep holding the lock
         holder.wait()
     assert proc.returncode == 0, proc.stderr
-    local = res / os.path.basename(writer.path)
-    assert results.load_run(str(local))["status"] == "running" and "busy" in proc.stdout
+    local = res / os.path.basename(run_writer.path)
+    assert reader.load_run(str(local))["status"] == "running" and "busy" in proc.stdout
     proc = fleet("fetch", str(inv), "--results", str(res), timeout=120)
     assert proc.returncode == 0, proc.stderr
-    fetched = results.load_run(str(local))
+    fetched = reader.load_run(str(local))
     assert fetched["status"] == "interrupted" and fetched["finished_at"]
     assert fetched["run_id"] == run["run_id"] and no_temp_files(res)
     assert sorted(p.name for p in res.glob("host-*")) == [host_files.filename("ghost", when=0)]

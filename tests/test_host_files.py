@@ -6,7 +6,11 @@ import warnings
 
 import pytest
 
-from bnnbench import host_files, hostinfo, results, untrusted
+from bnnbench.runs import host_files, reader
+
+from bnnbench.measure import hostinfo
+
+from bnnbench import untrusted
 from bnnbench.report import data
 
 from test_results import make_run
@@ -79,7 +83,7 @@ def test_run_loaders_pass_over_host_files(tmp_path):
     (tmp_path / "junk.json").write_text('{"hello": 1}')
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df = results.load_frame([str(tmp_path)])
+        df = reader.load_frame([str(tmp_path)])
     assert set(df["host_label"]) == {"rpi4"}
     assert [str(w.message) for w in caught] == [
         f"skipping {tmp_path / 'junk.json'}: not a bnnbench run file (missing schema_version, "

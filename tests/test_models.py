@@ -4,14 +4,14 @@ import math
 
 import pytest
 
-from bnnbench import models
+from bnnbench.models import zoo
 from bnnbench.cli import main
 from bnnbench.errors import BnnbenchError
-from bnnbench.models import Add, BatchNorm, Conv, Dense, Model, Pool
+from bnnbench.models.zoo import Add, BatchNorm, Conv, Dense, Model, Pool
 
 
 def layers(name):
-    return {i.name: i for i in models.resolve(models.get_model(name))}
+    return {i.name: i for i in zoo.resolve(zoo.get_model(name))}
 
 
 def words(k):
@@ -20,7 +20,7 @@ def words(k):
 
 
 def test_every_reference_model_has_a_spec():
-    assert set(models.MODELS) == {"cntk-basic", "cntk-basic-dropout", "cntk-basic-bn",
+    assert set(zoo.MODELS) == {"cntk-basic", "cntk-basic-dropout", "cntk-basic-bn",
                                   "cntk-vgg9", "cntk-resnet", "cntk-bnn",
                                   "bmxnet-resnet18-cifar10"}
 
@@ -41,7 +41,7 @@ def test_cntk_basic_layer_by_layer():
 
 
 def test_cntk_basic_totals_by_hand():
-    s = models.summarize(models.get_model("cntk-basic"))
+    s = zoo.summarize(zoo.get_model("cntk-basic"))
     params = (5*5*3*32 + 32) + (5*5*32*32 + 32) + (5*5*32*64 + 64) + (576*64 + 64) + (64*10 + 10)
     assert s["params"] == params == 116906
     assert s["float_bytes"] == 4 * params
@@ -59,9 +59,9 @@ def test_cntk_basic_totals_by_hand():
 
 
 def test_dropout_and_bn_variants():
-    base = models.summarize(models.get_model("cntk-basic"))
-    drop = models.summarize(models.get_model("cntk-basic-dropout"))
-    bn = models.summarize(models.get_model("cntk-basic-bn"))
+    base = zoo.summarize(zoo.get_model("cntk-basic"))
+    drop = zoo.summarize(zoo.get_model("cntk-basic-dropout"))
+    bn = zoo.summarize(zoo.get_model("cntk-basic-bn"))
     assert {k: v for k, v in drop.items() if k != "name"} == \
         {k: v for k, v in base.items() if k != "name"}
     # BatchNorm: scale + bias per channel, after convs of 32, 32, 64 and dense 64.
@@ -73,7 +73,7 @@ def test_cntk_vgg9_totals_by_hand():
     convs = [(3, 64), (64, 64), (64, 96), (96, 96), (96, 128), (128, 128)]
     conv_params = sum(9 * cin * cout + cout for cin, cout in convs)
     dense_params = (1152 * 1024 + 1024) + (1024 * 1024 + 1024) + (1024 * 10 + 10)
-    s = models.summarize(models.get_model("cntk-vgg9"))
+    s = zoo.summarize(zoo.get_model("cntk-vgg9"))
     assert s["params"] == conv_params + dense_params
     float_part = 4 * ((27 * 64 + 64) + (1024 * 10 + 10))
     binary_part = sum(cout * words(9 * cin) + 4 * cout for cin, cout in convs[1:])
@@ -92,12 +92,12 @@ def test_cntk_resnet_totals_by_hand():
              + 9 * 16 * 32 + 5 * 9 * 32 * 32 + 16 * 32
              + 9 * 32 * 64 + 5 * 9 * 64 * 64 + 32 * 64)
     bns = 2 * (16 + 6 * 16 + 7 * 32 + 7 * 64)
-    assert models.summarize(models.get_model("cntk-resnet"))["params"] == \
+    assert zoo.summarize(zoo.get_model("cntk-resnet"))["params"] == \
         convs + bns + 64 * 10 + 10
 
 
 def test_resnet18_matches_bmxnet_published_sizes():
-    s = models.summarize(models.get_model("bmxnet-resnet18-cifar10"))
+    s = zoo.summarize(zoo.get_model("bmxnet-resnet18-cifar10"))
     assert s["params"] == 11_173_962
     # BMXNet: 44.7 MB full precision, 1.5 MB packed (about 29x).
     assert round(s["float_bytes"] / 1e6, 1) == 44.7
@@ -117,9 +117,9 @@ def test_cntk_bnn_keeps_its_own_binary_layers():
 
 
 def test_params_sum_over_layers_for_every_model():
-    for model in models.MODELS.values():
-        infos = models.resolve(model)
-        s = models.summarize(model)
+    for model in zoo.MODELS.values():
+        infos = zoo.resolve(model)
+        s = zoo.summarize(model)
         assert s["params"] == sum(i.params for i in infos)
         assert s["float_macs"] + s["binary_macs"] == sum(i.macs for i in infos)
         assert s["binary_bytes"] < s["float_bytes"]
@@ -139,11 +139,11 @@ def _tiny(*layers):
 ])
 def test_bad_specs_are_rejected(spec, message):
     with pytest.raises(BnnbenchError, match=message):
-        models.resolve(spec)
+        zoo.resolve(spec)
 
 
 def test_same_padding_and_explicit_padding():
-    ls = {i.name: i for i in models.resolve(_tiny(
+    ls = {i.name: i for i in zoo.resolve(_tiny(
         Conv("same", 3, 4, 3, stride=2), Conv("p1", 4, 4, 3, stride=2, padding=1),
         BatchNorm("bn"), Pool("pool", "avg", 2, 2), Dense("d", 5)))}
     assert ls["same"].out_shape == (4, 4, 4)       # ceil(8 / 2)
@@ -155,10 +155,10 @@ def test_same_padding_and_explicit_padding():
 def test_cli_json_has_exactly_the_keys(capsys):
     assert main(["models", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == list(models.MODELS)
+    assert [r["name"] for r in rows] == list(zoo.MODELS)
     for r in rows:
-        assert tuple(r) == models.SUMMARY_KEYS
-        assert r == models.summarize(models.get_model(r["name"]))
+        assert tuple(r) == zoo.SUMMARY_KEYS
+        assert r == zoo.summarize(zoo.get_model(r["name"]))
 
 
 def test_cli_table_csv_and_errors(capsys):
@@ -167,7 +167,7 @@ def test_cli_table_csv_and_errors(capsys):
     assert "cntk-vgg9" in out and "compression" in out.splitlines()[0]
     assert main(["models", "cntk-bnn", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split(",") == list(models.SUMMARY_KEYS) and len(lines) == 2
+    assert lines[0].split(",") == list(zoo.SUMMARY_KEYS) and len(lines) == 2
     assert main(["models", "--layers", "cntk-basic"]) == 0
     assert "dense1" in capsys.readouterr().out
     assert main(["models", "alexnet"]) == 2

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import bnnbench
-from bnnbench import conv, peers
+from bnnbench.methods import conv, peers
+from bnnbench.methods.verify import numpy_conv
 
 PEER_METHODS = [m["name"] for m in peers.METHODS]
 INSTALLED = [m for m in PEER_METHODS if m in bnnbench.CONV_METHODS]
@@ -48,9 +49,9 @@ def test_peer_matches_reference(method, shape, rng):
     out = bnnbench.conv2d(method, x, wt, stride=stride, padding=padding)
     if conv.BY_NAME[method].kind == "xnor":
         assert out.dtype == np.int32
-        np.testing.assert_array_equal(out, conv.reference(x, wt, stride, padding, binary=True))
+        np.testing.assert_array_equal(out, numpy_conv(x, wt, stride, padding, binary=True))
     else:
-        ref = conv.reference(x, wt, stride, padding)
+        ref = numpy_conv(x, wt, stride, padding)
         assert out.dtype == np.float32 and out.shape == ref.shape
         np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
@@ -58,7 +59,7 @@ def test_peer_matches_reference(method, shape, rng):
 @needs_peers
 @pytest.mark.parametrize("method", INSTALLED)
 def test_peer_gets_the_thread_count(method, monkeypatch, rng):
-    from bnnbench.peers.engine import import_tensorflow
+    from bnnbench.methods.peers.engine import import_tensorflow
     seen = []
     tf = import_tensorflow()
     if conv.BY_NAME[method].engine == "lce":

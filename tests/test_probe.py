@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bnnbench import probe
+from bnnbench.measure import probe
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,11 @@ import json
 
 import pytest
 
-from bnnbench import models, profile, results
+from bnnbench.models import zoo
+
+from bnnbench.measure import profile
+
+from bnnbench.runs import reader
 from bnnbench.cli import main
 from bnnbench.errors import BnnbenchError
 
@@ -11,7 +15,7 @@ FAST = ["--min-time", "0", "--repeat", "1", "--quiet", "--threads", "1"]
 
 
 def test_layers_lowered_to_im2col_gemms():
-    gemms = {g.layer: g for g in profile.layer_gemms(models.get_model("cntk-vgg9"), 4)}
+    gemms = {g.layer: g for g in profile.layer_gemms(zoo.get_model("cntk-vgg9"), 4)}
     assert list(gemms) == ["conv1a", "conv1b", "conv2a", "conv2b", "conv3a", "conv3b",
                            "dense1", "dense2", "dense3"]
     g = gemms["conv1a"]
@@ -23,11 +27,11 @@ def test_layers_lowered_to_im2col_gemms():
     assert (g.M, g.K, g.N, g.kernel, g.binary) == (1024, 3 * 3 * 128, 4, 1, True)
     assert not gemms["dense3"].binary
     with pytest.raises(BnnbenchError, match="batch"):
-        profile.layer_gemms(models.get_model("cntk-vgg9"), 0)
+        profile.layer_gemms(zoo.get_model("cntk-vgg9"), 0)
 
 
 def test_plan_times_float_layers_with_blas_only():
-    gemms = profile.layer_gemms(models.get_model("cntk-basic"), 1)
+    gemms = profile.layer_gemms(zoo.get_model("cntk-basic"), 1)
     steps = profile.plan(gemms, ["xnor_64", "xnor_64_omp"], (1, 2))
     by_layer = {}
     for g, t, m in steps:
@@ -64,7 +68,7 @@ def test_cli_profile_run_file(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1
-    run = results.load_run(str(files[0]))
+    run = reader.load_run(str(files[0]))
     assert run == printed and run["kind"] == "profile" and run["status"] == "complete"
     assert all(r["verified"] for r in run["rows"])
     # 4 layers with float_blas, the 3 binary ones also with xnor_64.
@@ -73,7 +77,7 @@ def test_cli_profile_run_file(tmp_path, capsys):
         {"bconv2", "bconv3", "bconv4"}
     (total,) = run["totals"]
     assert total["method"] == "xnor_64" and total["float_s"] > 0 and total["binary_s"] > 0
-    df = results.load_frame([str(files[0])])
+    df = reader.load_frame([str(files[0])])
     assert {"layer", "method", "median_s", "M", "K", "N"} <= set(df.columns)
 
 
@@ -93,12 +97,12 @@ def test_cli_profile_errors(tmp_path, capsys, args, message):
 
 
 def test_layer_level_profile(tmp_path, capsys):
-    convs = {c.layer: c for c in profile.layer_convs(models.get_model("cntk-bnn"), 2)}
+    convs = {c.layer: c for c in profile.layer_convs(zoo.get_model("cntk-bnn"), 2)}
     c = convs["bconv2"]
     assert (c.channels, c.filters, c.kernel, c.height, c.binary) == (32, 128, 3, 15, True)
     assert main(["profile", "cntk-bnn", "--level", "conv", "--out", str(tmp_path), *FAST]) == 0
     out = capsys.readouterr().out
     assert "conv_float_blas_ms" in out and "conv_xnor_64_x" in out
-    run = results.load_run(str(next(tmp_path.glob("*.json"))))
+    run = reader.load_run(str(next(tmp_path.glob("*.json"))))
     assert all(r["verified"] and r["level"] == "conv" for r in run["rows"])
     assert {t["method"] for t in run["totals"]} == {"conv_xnor_64", "conv_xnor_64_omp"}

@@ -1,17 +1,17 @@
 """The shipped table of published figures."""
-from bnnbench import models, reference
+from bnnbench.models import zoo, published
 from bnnbench.cli import main
 
 
 def test_every_row_names_its_source():
-    df = reference.published()
-    assert list(df.columns) == list(reference.COLUMNS)
+    df = published.published()
+    assert list(df.columns) == list(published.COLUMNS)
     assert df["source"].notna().all() and (df["source"].str.len() > 0).all()
-    assert set(df["source"]) <= set(reference.SHORT)
+    assert set(df["source"]) <= set(published.SHORT)
 
 
 def test_figures_from_reference_md():
-    df = reference.published()
+    df = published.published()
 
     def value(subject, metric):
         rows = df[(df["subject"] == subject) & (df["metric"] == metric)]
@@ -30,10 +30,10 @@ def test_figures_from_reference_md():
 
 
 def test_every_accuracy_row_is_a_known_model_or_listed_only_here():
-    df = reference.published()
+    df = published.published()
     cifar = set(df[(df["dataset"] == "cifar10") & (df["metric"] == "test_accuracy")]["subject"])
     # nnc-mini-alexnet's filter counts are not published, so it has no spec.
-    assert cifar - set(models.MODELS) == {"nnc-mini-alexnet"}
+    assert cifar - set(zoo.MODELS) == {"nnc-mini-alexnet"}
 
 
 def test_cli_published(capsys):

@@ -10,7 +10,8 @@ import warnings
 import pandas as pd
 import pytest
 
-from bnnbench import results
+from bnnbench.runs import reader
+from bnnbench.runs.frame import add_speedups
 from bnnbench.cli import main
 from bnnbench.report import build_report, data, sections
 
@@ -86,8 +87,8 @@ def cli_report(hosts, tmp_path_factory):
     return proc, out, (out / "report.html").read_text()
 
 
-def frame(path):
-    return results.add_speedups(results.load_frame([str(path)]))
+def speedup_frame(path):
+    return add_speedups(reader.load_frame([str(path)]))
 
 
 def test_report_has_a_room_per_host(cli_report):
@@ -177,7 +178,7 @@ def test_speedup_table_matches_the_frame(cli_report, hosts):
     table = pd.read_csv(out / "compare_speedup.csv")
     checked = 0
     for label in ("ws", "server", "rpi4"):
-        df = frame(files[label])
+        df = speedup_frame(files[label])
         for method, level, threads in (("xnor_64", "1", 1), ("xnor_64_omp", "all", 2),
                                        ("binarize_xnor_64_omp", "all", 2)):
             for channels in (1, 32):
@@ -194,7 +195,7 @@ def test_room_table_matches_the_frame(cli_report, hosts):
     _, out, _ = cli_report
     _, files = hosts
     room = pd.read_csv(out / "room_rpi4.csv")
-    df = frame(files["rpi4"])
+    df = speedup_frame(files["rpi4"])
     assert len(room) == len(df)
     merged = room.merge(df, on=["method", "threads", "channels", "filters", "kernel"])
     assert len(merged) == len(df)
@@ -208,7 +209,7 @@ def test_throughput_ratios_match_the_frame(cli_report, hosts):
     table = pd.read_csv(out / "compare_throughput.csv")
     assert "Throughput relative to ws" in page   # --reference ws
     assert (table["ws"] == 1).all()
-    ws, server = frame(files["ws"]), frame(files["server"])
+    ws, server = speedup_frame(files["ws"]), speedup_frame(files["server"])
     for method in ("float_blas", "xnor_64"):
         row = table[(table["method"] == method) & (table["channels"] == 32)
                     & (table["level"].astype(str) == "1")].iloc[0]
@@ -311,7 +312,7 @@ def fake_asv_results(root, speedups):
 
 
 def test_asv_results_show_as_a_history(tmp_path, hosts):
-    pytest.importorskip("bnnbench.asv_results")
+    pytest.importorskip("bnnbench.runs.asv")
     _, files = hosts
     asv = fake_asv_results(tmp_path / "asv", [4.0, 8.0])
     result = build_report([str(asv), str(files["ws"])], str(tmp_path / "out"))

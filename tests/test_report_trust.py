@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnnbench import trust
+from bnnbench.measure import trust
 from bnnbench.report import build_report, data, figures, sections
 
 HOST = dict(arch="x86_64", cpu_brand="Crafted CPU", cpu_flags=["popcnt", "avx2"],

@@ -5,7 +5,8 @@ import warnings
 import numpy as np
 import pytest
 
-from bnnbench import results
+from bnnbench.runs import frame, reader, schema
+from bnnbench.runs.writer import RunWriter, new_run
 
 
 def sweep_row(method="xnor_64", median=0.01, threads=1):
@@ -17,8 +18,8 @@ def sweep_row(method="xnor_64", median=0.01, threads=1):
 
 
 def make_run(tmp_path, label="hostA", rows=None):
-    run = results.new_run("sweep", {"label": label, "arch": "x86_64"}, {"x": 1}, "bnnbench sweep")
-    writer = results.RunWriter(run, str(tmp_path))
+    run = new_run("sweep", {"label": label, "arch": "x86_64"}, {"x": 1}, "bnnbench sweep")
+    writer = RunWriter(run, str(tmp_path))
     for row in rows or [sweep_row("float_blas", 0.1), sweep_row("xnor_64", 0.01)]:
         writer.add_row(row)
     writer.finish()
@@ -27,9 +28,9 @@ def make_run(tmp_path, label="hostA", rows=None):
 
 def test_round_trip_and_frame(tmp_path):
     path = make_run(tmp_path)
-    run = results.load_run(path)
+    run = reader.load_run(path)
     assert run["status"] == "complete" and len(run["rows"]) == 2
-    df = results.add_speedups(results.load_frame([str(tmp_path)]))
+    df = frame.add_speedups(reader.load_frame([str(tmp_path)]))
     assert set(df["host_label"]) == {"hostA"}
     assert df.set_index("method").loc["xnor_64", "speedup"] == pytest.approx(10.0)
     assert df.set_index("method").loc["float_blas", "speedup"] == pytest.approx(1.0)
@@ -38,7 +39,7 @@ def test_round_trip_and_frame(tmp_path):
 def test_speedups_never_cross_runs(tmp_path):
     make_run(tmp_path / "a", rows=[sweep_row("float_blas", 0.1)])
     make_run(tmp_path / "b", rows=[sweep_row("xnor_64", 0.01)])
-    df = results.add_speedups(results.load_frame([str(tmp_path)]))
+    df = frame.add_speedups(reader.load_frame([str(tmp_path)]))
     assert np.isnan(df.set_index("method").loc["xnor_64", "speedup"])
 
 
@@ -65,16 +66,16 @@ def test_rejects_bad_files_with_one_line_reason(tmp_path, mutate, reason):
     good = json.loads(open(make_run(tmp_path)).read())
     bad = tmp_path / "bad.json"
     bad.write_text(mutate(good))
-    with pytest.raises(results.RunFileError, match=reason) as info:
-        results.load_run(str(bad))
+    with pytest.raises(schema.RunFileError, match=reason) as info:
+        reader.load_run(str(bad))
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
 
 
 def test_binary_garbage_is_rejected(tmp_path):
     bad = tmp_path / "garbage.json"
     bad.write_bytes(np.random.default_rng(0).bytes(300))
-    with pytest.raises(results.RunFileError):
-        results.load_run(str(bad))
+    with pytest.raises(schema.RunFileError):
+        reader.load_run(str(bad))
 
 
 def test_loader_skips_bad_files_with_a_warning(tmp_path):
@@ -82,7 +83,7 @@ def test_loader_skips_bad_files_with_a_warning(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df = results.load_frame([str(tmp_path)])
+        df = reader.load_frame([str(tmp_path)])
     assert len(df) == 2
     assert any("broken.json" in str(w.message) for w in caught)
 
@@ -91,5 +92,5 @@ def test_unverified_rows_load_but_get_no_speedup(tmp_path):
     bad = dict(sweep_row("xnor_64"), verified=False, samples_s=[], min_s=None,
                median_s=None, iqr_s=None)
     path = make_run(tmp_path, rows=[sweep_row("float_blas", 0.1), bad])
-    df = results.add_speedups(results.load_frame([path]))
+    df = frame.add_speedups(reader.load_frame([path]))
     assert np.isnan(df.set_index("method").loc["xnor_64", "speedup"])

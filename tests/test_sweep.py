@@ -1,5 +1,5 @@
 """The sweep's turn-taking: which turns get the BLAS settle pause."""
-from bnnbench import sweep
+from bnnbench.measure import sweep
 
 
 def test_kernels_wait_out_spinning_blas_workers(monkeypatch):

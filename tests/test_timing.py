@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from bnnbench.timing import MIN_SAMPLE_S, measure, measure_interleaved
+from bnnbench.measure.timing import MIN_SAMPLE_S, measure, measure_interleaved
 
 
 class FakeClock:

@@ -1,5 +1,5 @@
 """How far a speedup can be trusted: intervals, load, suspect rows, the
-probe check and the run's verdict (bnnbench.trust, bnnbench.load)."""
+probe check and the run's verdict (bnnbench.measure.trust, bnnbench.measure.hostload)."""
 import io
 import itertools
 import json
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bnnbench import load, probe, sweep, trust
+from bnnbench.measure import hostload, probe, sweep, trust
 from bnnbench.progress import Progress
 
 
@@ -135,7 +135,7 @@ def test_verdict_and_its_line():
 
 # ------------------------------------------------------------------- load
 
-class _FakeMonitor(load.LoadMonitor):
+class _FakeMonitor(hostload.LoadMonitor):
     def __init__(self, snaps):
         self.cpus, self.snaps = 2, iter(snaps)
 
@@ -144,23 +144,23 @@ class _FakeMonitor(load.LoadMonitor):
 
 
 def test_load_counts_other_processes_not_our_own_threads():
-    m = _FakeMonitor([load.Snapshot(0, 0, 0, 0), load.Snapshot(2.0, 3.9, 0, 2.0)])
+    m = _FakeMonitor([hostload.Snapshot(0, 0, 0, 0), hostload.Snapshot(2.0, 3.9, 0, 2.0)])
     got = m.since(m.snapshot())
     assert got["other_cores"] == pytest.approx(0.95)   # (3.9 - 2.0) CPU s over 2 s
-    assert load.is_busy(got)
-    m = _FakeMonitor([load.Snapshot(0, 0, 0, 0), load.Snapshot(2.0, 4.0, 0, 3.96)])
-    assert not load.is_busy(m.since(m.snapshot()))
+    assert hostload.is_busy(got)
+    m = _FakeMonitor([hostload.Snapshot(0, 0, 0, 0), hostload.Snapshot(2.0, 4.0, 0, 3.96)])
+    assert not hostload.is_busy(m.since(m.snapshot()))
 
 
 def test_wait_quiet_gives_up_and_says_so():
-    busy = (load.Snapshot(i, 1.0 * i, 0, 0) for i in itertools.count())
+    busy = (hostload.Snapshot(i, 1.0 * i, 0, 0) for i in itertools.count())
     lines = []
-    quiet, seen = load.wait_quiet(0.05, lines.append, monitor=_FakeMonitor(busy),
+    quiet, seen = hostload.wait_quiet(0.05, lines.append, monitor=_FakeMonitor(busy),
                                   window_s=0, sleep=lambda s: None)
     assert quiet is False and seen["other_cores"] > 0.25
-    quiet, _ = load.wait_quiet(5, lines.append,
-                               monitor=_FakeMonitor([load.Snapshot(0, 0, 0, 0),
-                                                     load.Snapshot(1, 0.01, 0, 0)]),
+    quiet, _ = hostload.wait_quiet(5, lines.append,
+                               monitor=_FakeMonitor([hostload.Snapshot(0, 0, 0, 0),
+                                                     hostload.Snapshot(1, 0.01, 0, 0)]),
                                window_s=0, sleep=lambda s: None)
     assert quiet is True
 
@@ -252,7 +252,7 @@ def test_sweep_beside_a_cpu_hog_is_marked_busy(tmp_path, sweep_beside_a_hog):
     timed = [r for r in run["rows"] if r["verified"]]
     assert timed and all(r["busy"] for r in timed)
     assert all(trust.row_is_shaky(r) for r in timed)
-    assert all(r["load"]["other_cores"] >= load.BUSY_OTHER_CORES for r in timed)
+    assert all(r["load"]["other_cores"] >= hostload.BUSY_OTHER_CORES for r in timed)
     assert "warning: host busy" in out.stderr
     last = [line for line in out.stderr.splitlines() if line.startswith("bnnbench sweep: ")][-1]
     assert "rows noisy" in last and "warning: host busy" in last

@@ -2,9 +2,9 @@
 import json
 import sys
 
-from .. import hostinfo
-from ..accuracy import XNOR_METHOD, Config, run_experiment
-from ..results import RunWriter, new_run
+from ..measure import hostinfo
+from ..models.accuracy import XNOR_METHOD, Config, run_experiment
+from ..runs.writer import RunWriter, new_run
 from .options import positive_int, seed
 
 

@@ -4,8 +4,14 @@ import sys
 
 import pandas as pd
 
+from ..errors import BnnbenchError
 from ..escape import csv_frame, terminal
+from ..measure import levels, timing
+from ..report import data, tables
 from .options import add_format
+
+# Each level's baseline, as the help and the table's key say it.
+_BASELINES = ", ".join(f"{lv.baseline} for {lv.title}" for lv in levels.LEVELS.values())
 
 
 def register(sub):
@@ -13,8 +19,8 @@ def register(sub):
         "compare", help="two hosts side by side: times, own speedups, and the ratio between them",
         description=(
             "For each method, shape and thread level measured on both hosts: both median "
-            "times, each host's speedup over its own float_blas (conv_float_blas for whole "
-            "layers; a ratio inside one run), "
+            f"times, each host's speedup over its own float baseline ({_BASELINES}; a "
+            "ratio inside one run), "
             "and the time ratio A/B (> 1: B is faster). Thread level 1 is one thread; 'all' "
             "is the most threads each host ran, so hosts with different core counts line up. "
             "Host labels are those given with `bnnbench sweep --label` (default: hostname)."))
@@ -39,8 +45,6 @@ def _describe(ds, label):
 
 
 def run(args):
-    from ..errors import BnnbenchError
-    from ..report import data, tables
     ds = data.load(args.results or ["results"], all_runs=args.all_runs)
     for path, reason in ds.skipped:
         print(f"bnnbench compare: warning: skipped {terminal(path)}: {terminal(reason)}",
@@ -52,9 +56,9 @@ def run(args):
     out = tables.compare_hosts(ds.sweep, a, b) if not ds.sweep.empty else pd.DataFrame()
     layers = ds.other.get("layer")
     if layers is not None and not layers.empty:
-        from ..results import LAYER_KEYS
-        both = tables.compare_hosts(layers, a, b, LAYER_KEYS).assign(level="conv")
-        out = (pd.concat([out.assign(level="gemm"), both], ignore_index=True)
+        both = tables.compare_hosts(layers, a, b, list(levels.LAYER_GEOMETRY)).assign(
+            level=levels.CONV.name)
+        out = (pd.concat([out.assign(level=levels.GEMM.name), both], ignore_index=True)
                if not out.empty else both)
     if out.empty:
         raise BnnbenchError(f"hosts {a!r} and {b!r} measured no shape in common "
@@ -69,10 +73,10 @@ def run(args):
     else:
         print(f"A = {terminal(_describe(ds, a))}")
         print(f"B = {terminal(_describe(ds, b))}")
-        print("speedup = float_blas (conv_float_blas for level conv) median / method median, "
-              "same host, same run; "
-              "time A/B > 1 means B is faster; noisy: whose speedup is not a result (samples "
-              "spread > 10 %, a wide interval, a busy host or a suspect shape)")
+        print(f"speedup = the level's float baseline ({_BASELINES}) median / method median, "
+              f"same host, same run; time A/B > 1 means B is faster; noisy: whose speedup is "
+              f"not a result ({timing.NOISY_TEXT}, a wide interval, a busy host or a suspect "
+              f"shape)")
         print()
         print(format_compare(out))
     return 0
@@ -83,6 +87,5 @@ def format_compare(out):
                                 "speedup_a": "A_speedup", "speedup_b": "B_speedup",
                                 "threads_a": "A_thr", "threads_b": "B_thr",
                                 "time_a/b": "A/B_time", "out_size": "out"})
-    from ..report.tables import sig
     shown = shown.apply(lambda col: col.map(lambda v: terminal(v) if isinstance(v, str) else v))
-    return shown.to_string(index=False, na_rep="-", float_format=lambda v: sig(v))
+    return shown.to_string(index=False, na_rep="-", float_format=lambda v: tables.sig(v))

@@ -1,7 +1,7 @@
 """bnnbench host: the fingerprint every run file carries."""
 import json
 
-from .. import hostinfo, probe
+from ..measure import hostinfo, probe
 from .options import add_format
 
 

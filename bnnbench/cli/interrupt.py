@@ -2,7 +2,7 @@
 import contextlib
 import sys
 
-from .. import trust
+from ..measure import trust
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ import sys
 
 import pandas as pd
 
-from .. import models
+from ..models import zoo
 from ..errors import BnnbenchError
 from .options import seed
 
@@ -22,14 +22,14 @@ def register(sub):
             "xnor-popcount), and ops = float_macs + binary_macs / 64. First conv and last "
             "dense stay float, as in BMXNet and XNOR-Net; cntk-bnn keeps its own choice."))
     p.add_argument("names", nargs="*", metavar="MODEL",
-                   help=f"models to show (default: all: {', '.join(models.MODELS)})")
+                   help=f"models to show (default: all: {', '.join(zoo.MODELS)})")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="output format (default: table); json is a list of objects")
     p.add_argument("--layers", action="store_true",
                    help="per-layer breakdown (shapes, params, MACs, GEMM M/K/N per image)")
     p.add_argument("--export", metavar="DIR", default=None,
                    help="also write each model's weights (random, seeded) to DIR/<model>.bnnw "
-                        "in the packed format of bnnbench.weights_io: binary_bytes plus a "
+                        "in the packed format of bnnbench.models.weights: binary_bytes plus a "
                         "small header")
     p.add_argument("--seed", type=seed, default=0,
                    help="seed of the exported random weights (default: 0)")
@@ -66,7 +66,7 @@ def summary_table(frame):
 
 def published_table(frame):
     """Reference figures, one line each: ~ marks "about", a-b a range."""
-    from ..reference import SHORT
+    from ..models.published import SHORT
 
     def value(row):
         text = ("~" if row["approx"] else "") + f"{row['value']:g}"
@@ -87,7 +87,7 @@ def published_table(frame):
 
 def layer_table(model):
     rows = []
-    for i in models.resolve(model):
+    for i in zoo.resolve(model):
         rows.append({
             "model": model.name, "layer": i.name, "type": i.type,
             "in": "x".join(map(str, i.in_shape)), "out": "x".join(map(str, i.out_shape)),
@@ -101,7 +101,7 @@ def layer_table(model):
 
 def run(args):
     if args.published:
-        from ..reference import published
+        from ..models.published import published
         frame = published()
         if args.format == "json":
             print(frame.to_json(orient="records", indent=1))
@@ -110,15 +110,15 @@ def run(args):
         else:
             print(published_table(frame).to_string(index=False))
         return 0
-    selected = [models.get_model(n) for n in dict.fromkeys(args.names)] or None
+    selected = [zoo.get_model(n) for n in dict.fromkeys(args.names)] or None
     if args.layers:
-        frame = pd.concat([layer_table(m) for m in selected or models.MODELS.values()],
+        frame = pd.concat([layer_table(m) for m in selected or zoo.MODELS.values()],
                           ignore_index=True)
     else:
-        frame = models.summary_frame(selected)
+        frame = zoo.summary_frame(selected)
     if args.export is not None:
-        from ..weights_io import export_model
-        for m in selected or models.MODELS.values():
+        from ..models.weights import export_model
+        for m in selected or zoo.MODELS.values():
             path = export_model(m, args.export, seed=args.seed)
             print(f"wrote {path}", file=sys.stderr)
     if args.format == "json":

@@ -4,10 +4,11 @@ import sys
 
 import pandas as pd
 
-from .. import hostinfo, models, profile, trust
+from ..measure import hostinfo, levels, profile, timing, trust
+from ..measure.sweep import check_memory, run_steps
+from ..models import zoo
 from ..progress import Progress
-from ..results import RunWriter, new_run
-from ..sweep import GEMM, check_memory, run_steps
+from ..runs.writer import RunWriter, new_run
 from .interrupt import keep_rows_on_interrupt
 from .options import int_list, non_negative_float, positive_int, seed, thread_list
 
@@ -27,14 +28,14 @@ def register(sub):
             "on every layer; a binary total counts the method on binary layers and "
             "float_blas on the float first and last layers, which a binary network runs "
             "in float. Speedups are taken at the same thread count, in this run. The run "
-            f"is saved under --out. Models: {', '.join(models.MODELS)}."))
+            f"is saved under --out. Models: {', '.join(zoo.MODELS)}."))
     p.add_argument("model", metavar="MODEL", help="model name (see bnnbench models)")
     p.add_argument("--batch", type=positive_int, default=profile.DEFAULT_BATCH,
                    help=f"images per batch, N = batch*out_h*out_w (default: "
                         f"{profile.DEFAULT_BATCH}: conv GEMMs keep N in the thousands while "
                         f"the largest model, bmxnet-resnet18-cifar10, profiles in about a "
                         f"minute on 2 cores; BMXNet's GEMM experiment used 200)")
-    p.add_argument("--level", choices=("gemm", "conv"), default="gemm",
+    p.add_argument("--level", choices=tuple(levels.LEVELS), default="gemm",
                    help="gemm: each layer as its im2col GEMM (float_blas baseline, default); "
                         "conv: each layer as a whole layer from its float NHWC input "
                         "(conv_float_blas baseline, conv_xnor_* methods)")
@@ -43,8 +44,9 @@ def register(sub):
                         "methods run at 1 only")
     p.add_argument("--methods", default=None, metavar="LIST",
                    help=f"binary methods, comma-separated (default: "
-                        f"{','.join(profile.DEFAULT_METHODS)}); float_blas is always the "
-                        f"baseline")
+                        f"{','.join(profile.default_methods())}; at --level conv "
+                        f"{','.join(levels.CONV.profile_defaults)}); the level's float method "
+                        f"({', '.join(levels.BASELINES.values())}) is always the baseline")
     p.add_argument("--min-time", type=non_negative_float, default=MIN_TIME, metavar="SECONDS",
                    help=f"minimum measuring time per layer and method (default: {MIN_TIME}; "
                         f"a model has many layers)")
@@ -65,7 +67,7 @@ def _methods(text, level):
     return profile.check_methods([n.strip() for n in text.split(",") if n.strip()], level)
 
 
-def layer_table(rows, threads, baseline=profile.BASELINE):
+def layer_table(rows, threads, baseline=levels.GEMM.baseline):
     """Per layer at one thread count: float_blas time, each method's time and speedup."""
     df = pd.DataFrame([r for r in rows if r["threads"] == threads])
     if df.empty:
@@ -98,7 +100,7 @@ def _fmt(v):
 def print_tables(run_obj):
     rows = run_obj["rows"]
     settings = run_obj["settings"]
-    baseline = profile.BASELINES[settings.get("level", "gemm")]
+    baseline = levels.get(settings.get("level", "gemm")).baseline
     print(f"{settings['model']}: batch {settings['batch']}, times are medians in ms; "
           f"_x = speedup over {baseline} on the same layer and thread count")
     for t in settings["threads"]:
@@ -110,7 +112,7 @@ def print_tables(run_obj):
     timed = [r for r in rows if r.get("verified") is True]
     noisy = sum(1 for r in timed if r.get("noisy"))
     if noisy:
-        print(f"\nnote: {noisy} of {len(timed)} timings spread more than 10 % (IQR/median); "
+        print(f"\nnote: {noisy} of {len(timed)} timings are noisy ({timing.NOISY_TEXT}); "
               f"a busy host makes totals less certain")
     tot = pd.DataFrame(run_obj["totals"])
     if not tot.empty:
@@ -121,18 +123,18 @@ def print_tables(run_obj):
 
 
 def run(args):
-    model = models.get_model(args.model)
+    model = zoo.get_model(args.model)
     methods = _methods(args.methods, args.level)
     threads = args.threads or tuple(hostinfo.default_threads())
-    if args.level == "conv":
-        from ..conv_sweep import LAYER as level
+    level = levels.get(args.level)
+    if level is levels.CONV:
         layers = profile.layer_convs(model, args.batch)
     else:
-        level, layers = GEMM, profile.layer_gemms(model, args.batch)
+        layers = profile.layer_gemms(model, args.batch)
     check_memory(layers, level)
     steps = profile.plan(layers, methods, threads, args.level)
     settings = {"model": model.name, "batch": args.batch, "threads": list(threads),
-                "methods": [profile.BASELINES[args.level]] + methods, "min_time": args.min_time,
+                "methods": [level.baseline] + methods, "min_time": args.min_time,
                 "repeat": args.repeat, "seed": args.seed, "level": args.level}
     run_obj = new_run("profile", hostinfo.fingerprint(args.label), settings)
     run_obj["totals"] = []

@@ -3,12 +3,14 @@ import argparse
 import json
 import sys
 
-from .. import conv_shapes, hostinfo, kernels, load, probe, shapes, trust
 from ..errors import BnnbenchError
+from ..measure import hostinfo, hostload, levels, probe, trust
+from ..measure.sweep import check_memory, plan, run_steps
+from ..methods import layer_shapes, shapes
 from ..progress import Progress
-from ..results import RunWriter, new_run, runs_to_frame
-from ..summary import format_table, sweep_table
-from ..sweep import GEMM, check_memory, plan, run_steps
+from ..report.terminal import format_table, layer_table, sweep_table
+from ..runs.writer import RunWriter, new_run
+from ..runs.frame import runs_to_frame
 from .interrupt import keep_rows_on_interrupt
 from .options import add_format, int_list, non_negative_float, positive_int, seed, thread_list
 
@@ -43,7 +45,7 @@ def register(sub):
                         "installed), or gemm,conv")
     p.add_argument("--stride", type=positive_int, default=1,
                    help="layer level: stride of the window (default: 1)")
-    p.add_argument("--padding", choices=conv_shapes.PADDINGS, default="valid",
+    p.add_argument("--padding", choices=layer_shapes.PADDINGS, default="valid",
                    help="layer level: 'same' pads with +1 for binary layers (LCE's one-padding) "
                         "and 0 for float ones (default: valid)")
     p.add_argument("--preset", choices=("dabnn",), default=None,
@@ -54,7 +56,7 @@ def register(sub):
                         "methods run at 1 only")
     p.add_argument("--methods", default=None, metavar="LIST",
                    help=f"methods, comma-separated (default: all available: "
-                        f"{','.join(kernels.METHODS)})")
+                        f"{','.join(levels.GEMM.methods)})")
     p.add_argument("--min-time", type=non_negative_float, default=None, metavar="SECONDS",
                    help="minimum measuring time per row (default: 0.5)")
     p.add_argument("--repeat", type=positive_int, default=None,
@@ -88,46 +90,37 @@ def _pick(value, quick, key, default):
 
 def parse_levels(text):
     names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in ("gemm", "conv")]
+    bad = [n for n in names if n not in levels.LEVELS]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"levels are gemm and conv, got {text!r}")
+        raise argparse.ArgumentTypeError(f"levels are {', '.join(levels.LEVELS)}, got {text!r}")
     return tuple(dict.fromkeys(names))
 
 
-def _levels(names):
-    levels = {"gemm": GEMM}
-    if "conv" in names:
-        from ..conv_sweep import LAYER   # imports the layer registry only when asked
-        levels["conv"] = LAYER
-    return [levels[n] for n in names]
-
-
-def parse_methods(text, levels=(GEMM,)):
+def parse_methods(text, chosen_levels=(levels.GEMM,)):
     """Methods per level: all available by default; a name belongs to the
     level whose registry has it (one-line error if none offers it)."""
     if text is None:
-        return {lv.name: list(lv.methods) for lv in levels}
+        return {lv.name: list(lv.methods) for lv in chosen_levels}
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise BnnbenchError("--methods is empty")
-    chosen = {lv.name: [] for lv in levels}
+    chosen = {lv.name: [] for lv in chosen_levels}
     for n in dict.fromkeys(names):
-        level = next((lv for lv in levels if n in lv.by_name), None)
+        level = next((lv for lv in chosen_levels if n in lv.by_name), None)
         if level is None:
-            kernels.method(n)   # the GEMM registry's one-line error
-        if level.name == "conv":
-            from .. import conv
-            conv.method(n)      # unavailable peers: which package to install
-        else:
-            kernels.method(n)
+            other = levels.of_method(n)
+            if other is None:
+                chosen_levels[0].lookup(n)   # the registry's one-line error
+            raise BnnbenchError(f"method {n!r} belongs to --level {other.name}")
+        level.lookup(n)   # unavailable methods: why, and what to install
         chosen[level.name].append(n)
     return chosen
 
 
 def _layer_grid(args, channels, batch):
     if args.preset == "dabnn":
-        return conv_shapes.dabnn_grid(args.batch or 1)
-    return conv_shapes.grid(channels, args.filters, args.kernel, batch, args.out_size,
+        return layer_shapes.dabnn_grid(args.batch or 1)
+    return layer_shapes.grid(channels, args.filters, args.kernel, batch, args.out_size,
                             args.stride, args.padding)
 
 
@@ -136,10 +129,10 @@ def wait_for_quiet(seconds, progress, command):
     evidence that it was still busy when measuring began."""
     if not seconds:
         return None
-    quiet, seen = load.wait_quiet(seconds, progress.note)
+    quiet, seen = hostload.wait_quiet(seconds, progress.note)
     if quiet:
         return None
-    evidence = f"still busy after waiting {seconds:g} s ({load.describe(seen)})"
+    evidence = f"still busy after waiting {seconds:g} s ({hostload.describe(seen)})"
     progress.warn(f"{evidence}; measuring anyway, the run will say the host was busy")
     return evidence
 
@@ -150,11 +143,11 @@ def run(args):
     min_time = _pick(args.min_time, args.quick, "min_time", 0.5)
     repeat = _pick(args.repeat, args.quick, "repeat", REPEAT)
     threads = args.threads or tuple(hostinfo.default_threads())
-    levels = _levels(args.level)
-    methods = parse_methods(args.methods, levels)
+    chosen = [levels.get(name) for name in args.level]
+    methods = parse_methods(args.methods, chosen)
     work = []   # (level, steps)
-    for level in levels:
-        if level.name == "gemm":
+    for level in chosen:
+        if level is levels.GEMM:
             grid = shapes.grid(channels, args.filters, args.kernel, batch, args.out_size)
         else:
             grid = _layer_grid(args, channels, batch)
@@ -210,12 +203,11 @@ def _tables(df):
     if df.empty:
         return format_table(df)
     parts = []
-    gemm = df[df["level"] == "gemm"]
+    gemm = df[df["level"] == levels.GEMM.name]
     if not gemm.empty:
         parts.append(format_table(sweep_table(gemm)))
-    layers = df[df["level"] == "conv"]
+    layers = df[df["level"] == levels.CONV.name]
     if not layers.empty:
-        from ..conv_sweep import layer_table
-        parts.append("whole layers (speedups over conv_float_blas and the best float layer "
-                     "method, same run and threads):\n" + format_table(layer_table(layers)))
+        parts.append(f"whole layers (speedups over {levels.CONV.baseline} and the best float "
+                     f"layer method, same run and threads):\n" + format_table(layer_table(layers)))
     return "\n\n".join(parts)

@@ -1,9 +1,9 @@
 """bnnbench verify: are this build's kernels exact here? Run it first on a new device."""
 import sys
 
-from .. import kernels
+from ..methods import kernels
 from ..progress import Progress
-from ..verify import verify_all
+from ..methods.verify import verify_all
 
 
 def register(sub):
@@ -25,7 +25,7 @@ def run(args):
     progress = Progress(0, quiet=args.quiet)
     failures = verify_all(progress=progress)
     progress.close()
-    from ..conv_sweep import verify_layers   # whole layers on the same kernels
+    from ..methods.verify import verify_layers   # whole layers on the same kernels
     failures += verify_layers()
     if failures:
         for f in failures:

@@ -22,7 +22,9 @@ import sys
 import time
 import uuid
 
-from .. import files, host_files, results
+from .. import files
+
+from ..runs import host_files, reader, schema, writer
 from . import transport
 from .device import MARK
 from .transport import FleetError
@@ -200,12 +202,12 @@ class Job:
         mark it interrupted if it is "running" and its process is `dead`."""
         path, raw = await self._read(sftp, rel)
         try:
-            run = results.parse_run(raw, f"{self.device.label}:{rel}")
-        except results.RunFileError as exc:
+            run = schema.parse_run(raw, f"{self.device.label}:{rel}")
+        except schema.RunFileError as exc:
             raise FleetError(f"the device's run file is not valid: {exc}")
         if dead and run["status"] == "running":
-            results.finish_run(run, "interrupted")
-            results.write_atomic(path, run)
+            writer.finish_run(run, "interrupted")
+            writer.write_atomic(path, run)
         else:
             files.write_atomic(path, raw)
         return path, run
@@ -279,8 +281,8 @@ class Job:
         if not os.path.exists(path):
             return False
         try:
-            return results.load_run(path)["status"] != "running"
-        except results.RunFileError:
+            return reader.load_run(path)["status"] != "running"
+        except schema.RunFileError:
             return False
 
     # ------------------------------------------------------------- check

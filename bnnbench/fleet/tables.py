@@ -3,7 +3,7 @@ import os
 
 import pandas as pd
 
-from ..summary import format_table
+from ..report.terminal import format_table
 
 
 def _wall(seconds):

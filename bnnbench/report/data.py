@@ -2,7 +2,7 @@
 
 Everything here treats run files as untrusted: a file that fails validation
 or trips anything while being read is skipped with a reason, and the rest
-still load. Speedups are taken inside each run (results.add_speedups) before
+still load. Speedups are taken inside each run (runs.frame.add_speedups) before
 any selection, so a ratio never mixes two runs or two hosts.
 """
 import math
@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .. import kernels, liveness, results, trust
 from ..errors import BnnbenchError
+from ..measure import levels, trust
+from ..methods import kernels
+from ..runs import liveness, reader, schema
+from ..runs.frame import add_speedups, flatten_host, runs_to_frame
 
-SHAPE = ["channels", "filters", "kernel", "batch", "out_size", "M", "N", "K"]
+SHAPE = list(levels.GEMM_SHAPE_KEYS)
 GROUP = SHAPE + ["threads"]
-BASELINE = "float_blas"
+BASELINE = levels.GEMM.baseline
 UNLABELLED = "(unlabelled)"
 # Row fields that must be numbers for the arithmetic; validation only checks
 # some of them, so anything else in these columns becomes NaN.
@@ -87,12 +90,12 @@ def _skip(skipped, path, reason):
 
 
 def _load_one(path):
-    """(run, [problems]) for one file. results.load_run also reads asv results
+    """(run, [problems]) for one file. reader.load_run also reads asv results
     files where this bnnbench can; what it had to leave out of a file that
     still loads (an unreadable benchmark) comes back as warnings."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run = results.load_run(path)
+        run = reader.load_run(path)
     return run, [str(w.message).replace("skipping ", "", 1) for w in caught]
 
 
@@ -101,18 +104,18 @@ def read_runs(paths):
     rest with a reason, and the files bnnbench writes beside runs that are
     none (host files), passed over without a warning.
 
-    Unlike results.load_runs this also survives what validation does not
+    Unlike reader.load_runs this also survives what validation does not
     foresee (a JSON nesting deep enough to exhaust recursion, a file that
     vanishes mid-read), keeps what a partly readable file offers, and drops
     a second copy of the same run."""
     runs, skipped, not_runs, seen = [], [], [], {}
-    for path in results.expand_paths(paths, lambda p, why: _skip(skipped, p, why)):
+    for path in reader.expand_paths(paths, lambda p, why: _skip(skipped, p, why)):
         try:
             run, problems = _load_one(path)
-        except results.NotARunFile:
+        except schema.NotARunFile:
             not_runs.append(path)
             continue
-        except results.RunFileError as exc:
+        except schema.RunFileError as exc:
             _skip(skipped, path, exc.reason)
             continue
         except (RecursionError, MemoryError, OSError, TypeError, ValueError) as exc:
@@ -171,7 +174,7 @@ def _drop_roofline_without_read_bandwidth(df, host):
 def _run_frame(run):
     """One run's rows as a frame; run kind kept apart from a row's own
     "kind" (a sweep row's kind is float/xnor, which would overwrite it)."""
-    df = results.runs_to_frame([_own_rows(run)])
+    df = runs_to_frame([_own_rows(run)])
     if df.empty:
         return df
     settings = run.get("settings") if isinstance(run.get("settings"), dict) else {}
@@ -188,6 +191,23 @@ def _run_frame(run):
     else:
         df["host_emulated"] = False
     return df
+
+
+LAYER_INT_COLUMNS = ("channels", "filters", "kernel", "batch", "out_size", "M", "N", "K", "height",
+               "width", "stride", "threads")
+
+
+def split(frame):
+    """(GEMM rows, layer rows) of one sweep run's frame; rows without a level
+    are GEMM rows (files from before the layer level)."""
+    if "level" not in frame:
+        return frame, frame.iloc[0:0]
+    is_layer = frame["level"] == levels.CONV.name
+    layer = frame[is_layer].copy()
+    for col in LAYER_INT_COLUMNS:   # whole numbers again where GEMM rows widened them
+        if col in layer and layer[col].notna().all():
+            layer[col] = layer[col].astype("int64")
+    return frame[~is_layer].copy(), layer
 
 
 def _clean_sweep(df):
@@ -221,7 +241,7 @@ def _clean_sweep(df):
 def _clean_trust(df):
     """The trust fields as the report reads them: busy and suspect true only
     when a file says exactly true; speedup_noisy true, false or unknown (an
-    older file: results.add_speedups then decides it from both rows' spread);
+    older file: add_speedups then decides it from both rows' spread);
     an interval only when both ends are positive numbers."""
     for col in ("busy", "suspect"):
         df[col] = df[col].map(lambda v: v is True) if col in df else False
@@ -341,7 +361,7 @@ def profile_speedups(df):
     whole layers) median / method median, same run and threads."""
     keys = ["run_id", "model", "layer", "batch", "threads"]
     level = df["level"].fillna("gemm") if "level" in df else pd.Series("gemm", index=df.index)
-    is_base = df["method"] == level.map(results.BASELINES)
+    is_base = df["method"] == level.map(levels.BASELINES)
     base = (df[is_base & df["verified"]][keys + ["median_s"]]
             .drop_duplicates(keys).rename(columns={"median_s": "_base"}))
     out = df.merge(base, on=keys, how="left")
@@ -425,7 +445,7 @@ def _host_rows(runs):
     records = []
     for label, (_, run) in newest.items():
         host = dict(run["host"])
-        rec = results._flatten_host(host)
+        rec = flatten_host(host)
         rec["host_label"] = label
         rec["host_emulated"] = host.get("emulated") is True
         rec["machines"] = len(variants[label])
@@ -483,12 +503,11 @@ def load(paths, all_runs=False):
             rt = run_trust(run)
             frame = _run_frame(run)
             if run["kind"] == "sweep" and not frame.empty:
-                from .layers import split
                 frame, layer = split(frame)   # whole-layer rows: their own section
                 if not layer.empty:
-                    frames.setdefault("layer", []).append(results.add_speedups(layer))
+                    frames.setdefault("layer", []).append(add_speedups(layer))
                 if not frame.empty:
-                    frame = mark_shaky(results.add_speedups(_clean_sweep(frame)))
+                    frame = mark_shaky(add_speedups(_clean_sweep(frame)))
                     frame = _drop_peaks_of_unreliable_probe(frame, rt)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             # Valid by the schema yet still unusable (e.g. a column of mixed types).

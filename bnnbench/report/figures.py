@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from ..trust import PEAK_TOLERANCE
+from ..measure.trust import PEAK_TOLERANCE
 from .data import BASELINE, BINARIZING
 from .tables import KEY_METHODS, METHOD_ORDER
 

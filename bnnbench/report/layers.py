@@ -1,37 +1,22 @@
 """The report's layer section (sweep rows of level "conv"): whole conv layers
 per host, bnnbench's kernels beside the engines people deploy.
 
-Layer rows are kept apart from the GEMM rows as they load (split), so no
-GEMM table, figure or headline ever mixes the two levels.
+Layer rows are kept apart from the GEMM rows as they load (data.split), so
+no GEMM table, figure or headline ever mixes the two levels.
 """
 import pandas as pd
 
-from .. import conv
-from ..conv_sweep import add_best_float, layer_table
+from ..methods import conv
+from .terminal import add_best_float, layer_table
 from . import tables
-from .sections import Section
+from .page import Section
 
-INT_COLUMNS = ("channels", "filters", "kernel", "batch", "out_size", "M", "N", "K", "height",
-               "width", "stride", "threads")
 OWN_BINARY = ("conv_xnor_64", "conv_xnor_64_omp", "conv_xnor_32", "conv_xnor_32_omp")
 LCE_CAVEAT = ("Larq Compute Engine and TF Lite rows are other engines, run in this process "
               "through their Python interpreters (copy in, invoke, copy out). On x86 LCE "
               "runs portable C++ kernels — its optimised kernels are for 32- and 64-bit ARM "
               "(maintainers, larq/compute-engine issues #591 and #803) — so its rows are the "
               "engine a user would deploy here, not the best an x86 binary kernel can do.")
-
-
-def split(frame):
-    """(GEMM rows, layer rows) of one sweep run's frame; rows without a level
-    are GEMM rows (files from before the layer level)."""
-    if "level" not in frame:
-        return frame, frame.iloc[0:0]
-    is_layer = frame["level"] == "conv"
-    layer = frame[is_layer].copy()
-    for col in INT_COLUMNS:   # whole numbers again where GEMM rows widened them
-        if col in layer and layer[col].notna().all():
-            layer[col] = layer[col].astype("int64")
-    return frame[~is_layer].copy(), layer
 
 
 def _label(method):

@@ -2,11 +2,11 @@
 that shows its data when present and says plainly when there is none."""
 import importlib
 import os
-from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import data, figures, tables
+from . import data, figures, layers, tables
+from .page import Section
 from .data import BASELINE, finite, with_thread_level
 
 POPCOUNT_FLAGS = {
@@ -17,24 +17,6 @@ POPCOUNT_FLAGS = {
     "asimd": "ARMv8 Advanced SIMD (NEON, vector CNT)", "neon": "NEON (vector CNT)",
     "sve": "SVE",
 }
-
-
-@dataclass
-class Section:
-    id: str
-    title: str
-    intro: str = ""
-    empty: str = ""                 # shown when the section has no data
-    notices: list = field(default_factory=list)   # (level, text): level warn|info
-    figures: list = field(default_factory=list)
-    tables: list = field(default_factory=list)
-    card: list = field(default_factory=list)      # (field, value) rows of a host card
-    emulated: bool = False
-    subsections: list = field(default_factory=list)
-
-    @property
-    def has_data(self):
-        return bool(self.figures or self.tables or self.card or self.subsections)
 
 
 # ------------------------------------------------------------------ helpers
@@ -479,11 +461,11 @@ def model_size(ds):
                       "kept in float, as BMXNet and XNOR-Net do). Computed from the layer "
                       "specifications, not measured on a host.",
                 empty="No model-size data: this bnnbench has no model definitions "
-                      "(bnnbench.models), and no run file carries model sizes.")
+                      "(bnnbench.models.zoo), and no run file carries model sizes.")
     df = ds.other.get("models")
     if df is not None and not df.empty:
         s.tables.append(tables.generic(df, "model_size_runs", "Model sizes in the run files"))
-    sizes = _optional_table("bnnbench.models", ("summary_frame",))
+    sizes = _optional_table("bnnbench.models.zoo", ("summary_frame",))
     if sizes is not None and not sizes.empty:
         s.tables.append(model_size_table(sizes))
     if s.tables:
@@ -608,9 +590,9 @@ def profile(ds):
 
 def profile_totals(df):
     """Whole-network float and binary times per host, model, run and threads,
-    summed by bnnbench.profile.totals (one rule for the CLI and the report)."""
+    summed by bnnbench.measure.profile.totals (one rule for the CLI and the report)."""
     try:
-        from ..profile import totals
+        from ..measure.profile import totals
     except ImportError:
         return pd.DataFrame()
     recs = []
@@ -687,7 +669,7 @@ def _optional_table(module, names):
 
 
 def _published():
-    return _optional_table("bnnbench.reference", ("published",))
+    return _optional_table("bnnbench.models.published", ("published",))
 
 
 def published_display(ref):
@@ -727,14 +709,14 @@ def published(ds):
                 intro="Numbers from papers and write-ups, each with its source. They come from "
                       "other hardware and other code and are never mixed into the measured "
                       "tables above.",
-                empty="This bnnbench has no reference table (bnnbench.reference).")
+                empty="This bnnbench has no reference table (bnnbench.models.published).")
     ref = _published()
     if ref is not None and not ref.empty and "where" in ref:
         # Only what a reader can look up: a figure without a public source
         # (measured while the project was built) is not "published".
         unsourced = ref["where"].map(lambda v: not isinstance(v, str) or not v.strip())
         if unsourced.any():
-            s.notices.append(("info", f"{int(unsourced.sum())} figure(s) in bnnbench.reference "
+            s.notices.append(("info", f"{int(unsourced.sum())} figure(s) in bnnbench.models.published "
                                       f"have no public source (they were measured on the "
                                       f"project's own host) and are not listed here."))
         ref = ref[~unsourced]
@@ -778,7 +760,6 @@ def build(ds):
     # The answer first (per host, then across hosts); the evidence after it.
     head = [safely(glance, ds, problems=problems), safely(comparison, ds, problems=problems)]
     if ds.other.get("layer") is not None:   # whole layers lead when a run has them
-        from . import layers
         head.insert(0, safely(layers.section, ds, problems=problems))
     rooms = [safely(room, ds, row, i, problems=problems,
                     about=f" of host {row['host_label']!r} ({', '.join(_files_of(ds, row))})")

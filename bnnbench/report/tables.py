@@ -1,7 +1,7 @@
 """The report's tables as pandas DataFrames (numbers for the CSV files),
 each with the formatting the HTML and the terminal use.
 
-Speedups here are always the `speedup` column results.add_speedups made
+Speedups here are always the `speedup` column frame.add_speedups made
 inside one run; cross-host numbers are ratios of those, or of throughputs.
 """
 import math
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..summary import METHOD_ORDER, method_sort, sweep_table
-from ..trust import row_is_shaky
+from .terminal import METHOD_ORDER, method_sort, sweep_table
+from ..measure.trust import row_is_shaky
 from .data import BASELINE, SHAPE, with_thread_level
 
 KEY_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
@@ -286,7 +286,7 @@ def compare_hosts(sweep, a, b, extra_keys=()):
     df = with_thread_level(sweep)
     cols = ["method", "level"] + SHAPE + list(extra_keys)
     # "noisy" here is the trust rule: spread on either side of the speedup,
-    # a wide interval, a busy host or a suspect shape (bnnbench.trust; the
+    # a wide interval, a busy host or a suspect shape (bnnbench.measure.trust; the
     # report's loader adds the float_blas side for older files as "shaky").
     df = df.assign(noisy=df["shaky"].map(lambda v: v == True) if "shaky" in df  # noqa: E712
                    else [row_is_shaky(r) for r in df.to_dict("records")])

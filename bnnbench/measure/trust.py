@@ -7,7 +7,7 @@ has its own check here:
   rows' samples, and is called noisy when either side spreads or the
   interval is wide;
 - a host that is steadily slow for part of the run (another job holds a
-  core): the load during each shape (bnnbench.load) marks its rows busy;
+  core): the load during each shape (bnnbench.measure.hostload) marks its rows busy;
 - results that cannot be right on any quiet host: one of bnnbench's
   parallel kernels slower on n threads than on 1, or a kernel above its
   probed peak (the probe loop timed in the same turns, see
@@ -21,11 +21,8 @@ with rows that survived all of it (row_is_shaky).
 
 import numpy as np
 
-BASELINE = "float_blas"
-HEADLINE_METHODS = ("xnor_64", "xnor_32", "xnor_64_omp", "xnor_32_omp")
-# A layer-level run's answer: the binary layer over the im2col + BLAS layer.
-LAYER_BASELINE = "conv_float_blas"
-LAYER_HEADLINE_METHODS = tuple("conv_" + m for m in HEADLINE_METHODS)
+from . import levels
+
 CONFIDENCE = 0.95
 RESAMPLES = 1000
 # A speedup whose interval spans more than this factor (high / low) is not
@@ -135,8 +132,8 @@ def suspect_reasons(rows, peak_trusted=True, libraries=frozenset()):
     return reasons
 
 
-def annotate_shape(rows, load=None, busy=False, peak_trusted=True, baseline=BASELINE,
-                   libraries=frozenset({BASELINE})):
+def annotate_shape(rows, load=None, busy=False, peak_trusted=True,
+                   baseline=levels.GEMM.baseline, libraries=levels.GEMM.blas_methods):
     """Add the trust fields to the rows of one shape (all its methods and
     thread counts, as the sweep times them together): load and busy, the
     speedup interval over the baseline (the BLAS) at the same thread count,
@@ -174,13 +171,12 @@ def _shape_words(row):
 def headline(rows):
     """The run's answer in words: the binary GEMM's (or, in a layer-level
     run, the binary layer's) speedup at the largest shape the run timed, on
-    1 thread, with its interval; the first method of HEADLINE_METHODS there
+    1 thread, with its interval; the first of the level's headline methods there
     whose speedup is a result, else the first one with why it is not. None
     if no such row has a speedup."""
     ok = [r for r in rows if r.get("verified") and r.get("median_s")]
-    for baseline, methods in ((BASELINE, HEADLINE_METHODS),
-                              (LAYER_BASELINE, LAYER_HEADLINE_METHODS)):
-        text = _headline(ok, baseline, methods)
+    for level in levels.LEVELS.values():
+        text = _headline(ok, level.baseline, level.headline)
         if text:
             return text
     return None
@@ -215,7 +211,7 @@ def _why_shaky(row):
 
 def busy_evidence(rows):
     """One sentence on the worst load any row was timed under, or None."""
-    from .load import describe
+    from .hostload import describe
     loads = [r["load"] for r in rows if r.get("busy") and isinstance(r.get("load"), dict)]
     if not loads:
         return None

@@ -3,7 +3,7 @@
 A run killed with SIGKILL (or by the OOM killer, or a power cut) never
 writes its final status, so its file says "running" forever. Its writer
 records its pid and host name and refreshes "heartbeat_at" with every save
-(bnnbench.results.RunWriter). A "running" run is taken as dead when:
+(bnnbench.runs.writer.RunWriter). A "running" run is taken as dead when:
 
 - it ran on this host (same host name) and its pid is gone, or
 - its last sign of life (heartbeat, else its start) is older than STALE_AFTER

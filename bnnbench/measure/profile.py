@@ -13,31 +13,17 @@ counts their float_blas time. Measuring (verify each output exactly, then
 time with warm-up and adaptive repeats) is the sweep's own step, reused.
 
 At the layer level (--level conv) each layer is instead timed as a whole
-layer from its float NHWC input (bnnbench.conv): conv_float_blas is the
+layer from its float NHWC input (bnnbench.methods.conv): conv_float_blas is the
 baseline and the binary candidates are conv_xnor_* methods; a dense layer
 is a 1x1 conv over a 1x1 input with its input features as channels.
 """
 from dataclasses import asdict, dataclass
 
-from . import kernels
-from .errors import BnnbenchError
-from .models import Conv, resolve
+from . import levels
+from ..errors import BnnbenchError
+from ..models.zoo import Conv, resolve
 
-BASELINE = "float_blas"
-DEFAULT_METHODS = ("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp")
 DEFAULT_BATCH = 16
-# Per level: the float baseline timed on every layer and the default binary
-# candidates.
-BASELINES = {"gemm": BASELINE, "conv": "conv_float_blas"}
-LEVEL_DEFAULTS = {"gemm": DEFAULT_METHODS, "conv": ("conv_xnor_64", "conv_xnor_64_omp")}
-
-
-def _registry(level):
-    """(method lookup raising one-line errors, name -> method, available names)."""
-    if level == "conv":
-        from . import conv
-        return conv.method, conv.BY_NAME, conv.CONV_METHODS
-    return kernels.method, kernels.BY_NAME, kernels.METHODS
 
 
 class _ModelLayer:
@@ -134,25 +120,20 @@ def layer_convs(model, batch):
 
 def check_methods(methods, level="gemm"):
     """The binary candidates: xnor-kind methods available in this build."""
-    lookup, _, _ = _registry(level)
-    if not methods:
-        raise BnnbenchError("no binary methods to profile")
-    for name in methods:
-        if lookup(name).kind != "xnor":
-            raise BnnbenchError(f"{name!r} is not a binary method; {BASELINES[level]} is always "
-                                f"the float baseline, the others must be xnor methods")
-    return list(dict.fromkeys(methods))
+    return levels.get(level).binary_methods(methods)
 
 
 def default_methods(level="gemm"):
-    return [m for m in LEVEL_DEFAULTS[level] if m in _registry(level)[2]]
+    level = levels.get(level)
+    return [m for m in level.profile_defaults if m in level.methods]
 
 
 def plan(gemms, methods, threads_list, level="gemm"):
     """(layer, threads, method) steps: the float baseline first for every
     layer and thread count, then the binary methods on binary layers;
     one-thread methods at threads=1 only."""
-    by_name, baseline = _registry(level)[1], BASELINES[level]
+    level = levels.get(level)
+    by_name, baseline = level.by_name, level.baseline
     steps = []
     for g in gemms:
         for t in threads_list:
@@ -169,7 +150,8 @@ def totals(rows, methods, threads_list, level="gemm"):
     that method on the binary layers and float_blas on the float layers. A
     total with a missing or unverified layer is left out, never guessed.
     """
-    by_name, baseline = _registry(level)[1], BASELINES[level]
+    level = levels.get(level)
+    by_name, baseline = level.by_name, level.baseline
     times = {(r["layer"], r["method"], r["threads"]): r["median_s"] for r in rows
              if r.get("verified") is True and r.get("median_s") is not None}
     layers = list(dict.fromkeys((r["layer"], r["binary"]) for r in rows))

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
-from .errors import BnnbenchError
+from ..errors import BnnbenchError
 
 FLOAT_BYTES = 4
 WORD_BITS = 64

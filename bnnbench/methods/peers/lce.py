@@ -9,7 +9,7 @@ On x86 LCE runs portable C++ kernels (its optimised kernels are for 32- and
 """
 import numpy as np
 
-from ..errors import BnnbenchError
+from ...errors import BnnbenchError
 from .engine import cached, import_tensorflow, keras_kernel, keras_layer_args, weights_key
 
 REQUIRES = ("larq_compute_engine", "larq", "tensorflow")

@@ -4,7 +4,7 @@ files, named host-LABEL-YYYYmmddTHHMMSS.json (UTC). `bnnbench fleet run
 --host-probe` fetches one per device.
 
 A host file is not a run (it has no rows): the run loaders pass over it
-without a warning (results.NotARunFile), the report with one note. Fetched
+without a warning (schema.NotARunFile), the report with one note. Fetched
 from a device it is untrusted input, checked here before it is kept: the
 size, UTF-8 and nesting limits of bnnbench.untrusted, then its shape.
 """
@@ -12,8 +12,9 @@ import math
 import re
 import time
 
-from . import untrusted
-from .untrusted import RejectedFile
+from .. import untrusted
+from ..files import safe_name
+from ..untrusted import RejectedFile
 
 PREFIX = "host-"
 NAME = re.compile(r"host-[A-Za-z0-9._-]+-[0-9]{8}T[0-9]{6}\.json")
@@ -28,7 +29,6 @@ STAMP = "%Y%m%dT%H%M%S"  # UTC, as in run file names
 
 def filename(label, when=None, stamp=None):
     """The host file's name; `stamp` in place of the time of `when` (now)."""
-    from .results import safe_name
     stamp = stamp or time.strftime(STAMP, time.gmtime(when))
     return f"{PREFIX}{safe_name(label)}-{stamp}.json"
 
@@ -36,7 +36,6 @@ def filename(label, when=None, stamp=None):
 def is_for(name, label):
     """True if `name` is a host file of the device labelled `label` (entries
     of one machine may share a workdir, and so its files)."""
-    from .results import safe_name
     return re.fullmatch(rf"{PREFIX}{re.escape(safe_name(label))}-[0-9]{{8}}T[0-9]{{6}}\.json",
                         name) is not None
 

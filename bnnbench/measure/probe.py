@@ -22,7 +22,11 @@ import functools
 
 import numpy as np
 
-from . import _probe, hostinfo, kernels
+from .. import _probe
+
+from . import hostinfo
+
+from ..methods import kernels
 
 COPY_BYTES = 256 * 2**20        # well past any last-level cache
 PACK_SHAPE = (8192, 8192)       # 256 MiB of float32 activations
@@ -64,10 +68,9 @@ def _pack_gbs(threads, b, out):
 # The compute ceilings a sweep also times in the turns of every shape, and
 # how long one call of each lasts. A row's share of its peak is the ratio of
 # its median to its ceiling's median over the same turns: on a shared VM
-# whose speed drifts 10-20 % from minute to minute, a peak probed once at the
-# start would compare a kernel in a slow minute with the loop in a fast one
-# (the Intel Xeon: xnor_64 at K = 800 read 75 % of the start probe's best
-# and 81 % of the same-turn median, steady within 2 points over a minute).
+# whose speed drifts from minute to minute, a peak probed once at the start
+# would compare a kernel in a slow minute with the loop in a fast one
+# (docs/measurements.md has the figures).
 CEILINGS = {"xnor": "popcount_gops", "float": "fma_gflops"}
 CEILING_CALL_S = 2e-3
 

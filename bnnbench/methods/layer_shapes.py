@@ -13,7 +13,7 @@ Compute Engine's one-padding), so a binary layer stays a pure xnor-popcount.
 import itertools
 from dataclasses import asdict, dataclass
 
-from .errors import BnnbenchError
+from ..errors import BnnbenchError
 from .shapes import DEFAULT_BATCH, DEFAULT_CHANNELS, DEFAULT_FILTERS, DEFAULT_KERNEL, GemmDims
 
 PADDINGS = ("valid", "same")

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import limits
-from .errors import BnnbenchError
+from .. import limits
+from ..errors import BnnbenchError
 
 SPLIT_SEED = 0        # the train/test split never moves with --seed
 TEST_FRACTION = 0.25
@@ -105,7 +105,7 @@ def _numpy_binary_matmul(acts, weights):
 
 def xnor_binary_matmul(acts, weights):
     """acts @ weights through the xnor kernel, weights as the packed operand."""
-    from . import gemm
+    from .. import gemm
     out = gemm(XNOR_METHOD, np.ascontiguousarray(weights.T, dtype=np.float32),
                np.ascontiguousarray(acts.T, dtype=np.float32))
     return out.T.astype(np.float64)
@@ -200,7 +200,7 @@ def _leaves(params, grads):
 
 def train(x, y, binary, cfg, n_classes=10):
     """Train one network; the seed fixes the initial weights and batch order."""
-    from .kernels import blas_threads
+    from ..methods.kernels import blas_threads
     rng = np.random.default_rng(cfg.seed)
     params = init_params(rng, x.shape[1], n_classes, cfg)
     opt = Adam(cfg.lr)

@@ -6,52 +6,19 @@ timed, all steps of one shape in turns. Rows go to the RunWriter as soon as
 their shape is timed, so an interrupted sweep keeps every finished shape.
 """
 import time
-from dataclasses import dataclass
 from itertools import groupby
-from typing import Callable
 
-import numpy as np
-
-from . import kernels, limits, load, probe, trust
+from .. import limits
+from ..methods import kernels
+from . import hostload, probe, trust
 from .probe import peak_fraction
+from .levels import GEMM
 from .timing import measure_interleaved
-from .verify import Reference
 
 # After a call, OpenBLAS workers spin for about 2**28 cycles (~0.1 s) before
 # they sleep. An OpenMP kernel timed in that window fights them for the
 # cores, so multi-threaded kernels are timed only after this pause.
 BLAS_SETTLE_S = 0.3
-
-
-@dataclass(frozen=True)
-class Level:
-    """What the sweep needs from one level of work (GEMMs, whole layers):
-    its method registry, how to make a shape's operands (seeded), prepare a
-    method on them (untimed; returns the timed call) and check its output,
-    and what each row carries beyond the shape."""
-    name: str
-    methods: tuple                 # available method names, registry order
-    by_name: dict                  # name -> method record (.kind, .parallel)
-    baseline: str                  # the float method speedups are taken over
-    blas_methods: frozenset        # methods whose timed call runs the BLAS
-    make_operands: Callable        # (shape, seed) -> operands
-    prepare: Callable              # (name, operands, threads) -> timed call
-    reference: Callable            # (operands, seed) -> object with check(name, out)
-    shape_bytes: Callable          # shape -> peak bytes of one shape's steps
-    row_fields: Callable = lambda shape, name: {}
-
-    @property
-    def libraries(self):
-        """Methods whose threads are a library's (the BLAS, peer engines)."""
-        return frozenset(m for m in self.by_name
-                         if m in self.blas_methods or getattr(self.by_name[m], "engine", None))
-
-
-def shape_bytes(shape):
-    """Peak bytes a sweep step holds for one shape: operands, output,
-    references and packed copies (float32 everywhere, int32 outputs)."""
-    m, n, k = shape.M, shape.N, shape.K
-    return 4 * (m * k + k * n) + 4 * 3 * m * n + 4 * m * k + k * n // 8 + 8 * m * 256
 
 
 def check_memory(shapes, level=None):
@@ -78,13 +45,6 @@ def throughput(shape, seconds):
     """G ops per second; ops = 2*M*N*K for both kinds, so the ratio of two
     throughputs is the speedup."""
     return shape.ops / seconds / 1e9 if seconds else None
-
-
-def make_operands(shape, seed):
-    rng = np.random.default_rng(limits.check_seed(seed))
-    a = rng.standard_normal((shape.M, shape.K), dtype=np.float32)
-    b = rng.standard_normal((shape.K, shape.N), dtype=np.float32)
-    return a, b
 
 
 def _check_steps(level, shape, steps, operands, ref, progress):
@@ -189,13 +149,13 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
     """
     level = level or GEMM
     failed = []
-    monitor = monitor or load.LoadMonitor()
+    monitor = monitor or hostload.LoadMonitor()
     for shape, group in groupby(steps, key=lambda step: step[0]):
         shape_steps = [(threads, name) for _, threads, name in group]
         before = monitor.snapshot()
         operands = level.make_operands(shape, seed)
         rows, runs = _check_steps(level, shape, shape_steps, operands,
-                                  level.reference(operands, seed), progress)
+                                  level.check(operands, seed), progress)
         timed = [i for i, run in enumerate(runs) if run]
         # A run may name parts of itself (a float layer's im2col): they are
         # timed in the same turns and stored as shares of the row's time.
@@ -242,13 +202,13 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         _check_peaks([rows[i] for i in timed], writer, peaks, progress)
         for i in timed:
             rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)
-        busy = load.is_busy(shape_load)
+        busy = hostload.is_busy(shape_load)
         trust.annotate_shape(rows, shape_load, busy,
                              peak_trusted=not (peaks or {}).get("unreliable"),
                              baseline=level.baseline, libraries=level.libraries)
         if progress and busy:
             progress.warn(f"host busy while timing {shape.describe()}: "
-                          f"{load.describe(shape_load)}; its rows are marked busy")
+                          f"{hostload.describe(shape_load)}; its rows are marked busy")
         for row in rows:
             if not row["verified"]:
                 row.update(samples_s=[], min_s=None, median_s=None, iqr_s=None, gops=None)
@@ -257,10 +217,3 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
             if progress:
                 progress.advance()
     return failed
-
-
-GEMM = Level(
-    name="gemm", methods=kernels.METHODS, by_name=kernels.BY_NAME, baseline="float_blas",
-    blas_methods=frozenset({"float_blas"}), make_operands=make_operands,
-    prepare=lambda name, operands, threads: kernels.prepare(name, *operands, threads),
-    reference=lambda operands, seed: Reference(*operands, seed=seed), shape_bytes=shape_bytes)

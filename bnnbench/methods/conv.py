@@ -9,7 +9,7 @@ deployed model does ahead of time) returns the timed call, which returns its
 output array. Everything from the float feature map to the output is inside
 the call: im2col for float, sign + bit-pack and bit-level im2col for binary.
 
-Peer engines (Larq Compute Engine, TF Lite) live in bnnbench.peers and are
+Peer engines (Larq Compute Engine, TF Lite) live in bnnbench.methods.peers and are
 imported only when one of their methods is prepared.
 """
 from dataclasses import dataclass
@@ -17,9 +17,11 @@ from typing import Optional
 
 import numpy as np
 
-from . import _bconv, _bitpack, peers
-from .conv_shapes import layer_geometry
-from .errors import BnnbenchError
+from .. import _bconv, _bitpack
+
+from . import peers
+from .layer_shapes import layer_geometry
+from ..errors import BnnbenchError
 from .kernels import BUILD, WORD_DTYPES, blas_threads, cache_aligned_zeros, pack_signs
 
 
@@ -30,7 +32,7 @@ class ConvMethod:
     word_bits: Optional[int]
     parallel: bool
     needs_openmp: bool
-    engine: Optional[str]     # None: bnnbench's kernels; else a module of bnnbench.peers
+    engine: Optional[str]     # None: bnnbench's kernels; else a module of bnnbench.methods.peers
     description: str
 
 
@@ -102,11 +104,8 @@ def _prepare_float(x, w, geom, stride, threads):
     ho, wo, top, left = geom
     n, k = b * ho * wo, kh * kw * c
     cols = cache_aligned_zeros((n, k), np.float32)
-    # cols[N, K] @ W^T[K, F] writes [N, F], which is NHWC, with no transpose.
-    # Of the orientations this one measured fastest with OpenBLAS on this
-    # project's Xeon (512 channels, 1 thread, side by side): cols @ W^T
-    # 455 ms, W @ cols^T (a contiguous [K, N] copy) 677 ms, W @ cols.T (a
-    # transposed view) 1028 ms, on a busy host.
+    # cols[N, K] @ W^T[K, F] writes [N, F], which is NHWC, with no transpose;
+    # the orientations OpenBLAS was timed with are in docs/measurements.md.
     wmat = np.ascontiguousarray(w.reshape(f, k).T)
     out = cache_aligned_zeros((b, ho, wo, f), np.float32)
     out2d = out.reshape(n, f)
@@ -183,31 +182,3 @@ def conv2d(method_name, x, w, stride=1, padding="valid", threads=1):
     run = prepare(method_name, x, w, stride, padding, threads)
     with blas_threads(threads if BY_NAME[method_name].parallel else 1):
         return run().copy()
-
-
-# ------------------------------------------------------------------ reference
-
-def _windows(x, kh, kw, stride, geom, pad_value):
-    """All kh x kw windows of x [B, H, W, C] as [B, Ho, Wo, kh, kw, C]."""
-    ho, wo, top, left = geom
-    b, h, wd, c = x.shape
-    bottom = max(0, (ho - 1) * stride + kh - h - top)
-    right = max(0, (wo - 1) * stride + kw - wd - left)
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=pad_value)
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
-    win = win[:, ::stride, ::stride][:, :ho, :wo]          # [B, Ho, Wo, C, kh, kw]
-    return win.transpose(0, 1, 2, 4, 5, 3)
-
-
-def reference(x, w, stride=1, padding="valid", binary=False):
-    """The layer by plain numpy: binary as exact int32 sign(x) (*) sign(w)
-    with +1 padding, float in float64 with zero padding."""
-    geom = layer_geometry(x.shape, w.shape, stride, padding)
-    f, kh, kw, c = w.shape
-    if binary:
-        xs = np.where(x >= 0, 1, -1).astype(np.int64)
-        ws = np.where(w >= 0, 1, -1).astype(np.int64)
-        win = _windows(xs, kh, kw, stride, geom, 1)
-        return np.tensordot(win, ws, axes=([3, 4, 5], [1, 2, 3])).astype(np.int32)
-    win = _windows(x.astype(np.float64), kh, kw, stride, geom, 0)
-    return np.tensordot(win, w.astype(np.float64), axes=([3, 4, 5], [1, 2, 3]))

@@ -45,10 +45,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import limits, untrusted
-from .errors import BnnbenchError
-from .files import writable_dir, write_atomic
-from .models import BatchNorm, Conv, Dense, Scale, WORD_BITS, resolve
+from .. import limits, untrusted
+from ..errors import BnnbenchError
+from ..files import writable_dir, write_atomic
+from .zoo import BatchNorm, Conv, Dense, Scale, WORD_BITS, resolve
 
 MAGIC = b"BNNW"
 VERSION = 2
@@ -104,7 +104,7 @@ def model_tensors(model, seed=0):
 
 def _encode(tensor):
     """(encoding, stored array) of one tensor, little-endian."""
-    from . import pack_signs  # the kernels' packer: one implementation of the layout
+    from .. import pack_signs
     if tensor.binary:
         rows = tensor.values.reshape(tensor.values.shape[0], -1)
         return "sign_bits", pack_signs(rows, WORD_BITS).astype("<u8")

@@ -1,11 +1,10 @@
 """Tables a person reads, built from the tidy DataFrame of run rows."""
 import pandas as pd
 
-from . import kernels
-from .results import add_speedups
+from ..measure.levels import CONV, METHOD_ORDER
+from ..runs.frame import add_speedups
 
 UNITS = {"float": "GFLOP/s", "xnor": "Gbit-op/s"}
-METHOD_ORDER = {m.name: i for i, m in enumerate(kernels.ALL_METHODS)}
 SHAPE_ORDER = ("filters", "kernel", "batch", "out_size", "channels", "threads")
 
 
@@ -72,3 +71,42 @@ def format_table(table):
         return "(no rows)"
     return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3g}"
                            if abs(v) < 100 else f"{v:.0f}")
+
+
+def add_best_float(df):
+    """speedup_best_float: the fastest verified float layer method of the same
+    run, shape and thread count over this row (so binary layers are never
+    only compared with the weakest float)."""
+    keys = ["run_id", *CONV.shape_keys, "threads"]
+    floats = df[(df["kind"] == "float") & (df["verified"] == True)]  # noqa: E712
+    best = floats.groupby(keys, dropna=False)["median_s"].min().rename("best_float_s")
+    out = df.merge(best.reset_index(), on=keys, how="left")
+    out["speedup_best_float"] = out["best_float_s"] / out["median_s"]
+    return out.drop(columns="best_float_s")
+
+
+def layer_table(df):
+    """The layer rows of a sweep for people: time, the two speedups, share
+    of the roofline and the memory each method holds."""
+    if df.empty:
+        return pd.DataFrame()
+    if "speedup" not in df:
+        df = add_speedups(df)
+    df = add_best_float(df)
+    df = (df.assign(_m=df["method"].map(METHOD_ORDER))
+          .sort_values(["filters", "kernel", "stride", "height", "channels", "threads", "_m"]))
+    cols = {
+        "input": [f"{int(b)}x{int(h)}x{int(w)}x{int(c)}" for b, h, w, c in
+                  zip(df["batch"], df["height"], df["width"], df["channels"])],
+        "filters": df["filters"], "k": df["kernel"], "s": df["stride"], "pad": df["padding"],
+        "threads": df["threads"], "method": df["method"],
+        "median_ms": df["median_s"] * 1e3, "iqr_%": 100 * df["iqr_s"] / df["median_s"],
+        f"vs_{CONV.baseline}": df["speedup"], "vs_best_float": df["speedup_best_float"],
+    }
+    if "peak_fraction" in df and df["peak_fraction"].notna().any():
+        cols["%peak"] = 100 * df["peak_fraction"]
+    if "im2col_share" in df and df["im2col_share"].notna().any():
+        cols["im2col_%"] = 100 * df["im2col_share"]
+    cols["held_MB"] = df["held_bytes"] / 1e6
+    cols["verified"] = df["verified"]
+    return pd.DataFrame(cols).reset_index(drop=True)

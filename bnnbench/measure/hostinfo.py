@@ -14,7 +14,7 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_info
 
-from .kernels import BUILD
+from ..methods.kernels import BUILD
 
 # CPU features that change what the kernels can do (x86 and ARM names as
 # /proc/cpuinfo and py-cpuinfo spell them).

@@ -4,16 +4,16 @@ engine (lce.py: Larq Compute Engine; tflite.py: TF Lite with XNNPACK).
 Engines are imported only when a peer method is prepared, so nothing else in
 bnnbench imports TensorFlow. Each adapter exposes REQUIRES (the modules it
 needs, checked without importing them) and prepare(method, x, w, stride,
-padding, threads) with the contract of bnnbench.conv.prepare.
+padding, threads) with the contract of bnnbench.methods.conv.prepare.
 """
 import importlib
 import importlib.util
 
-from ..errors import BnnbenchError
+from ...errors import BnnbenchError
 
 INSTALL_HINT = "pip install 'bnnbench[peers]' (Linux x86_64/aarch64, Python 3.9-3.11)"
 
-# Layer methods of the peers, as bnnbench.conv.ConvMethod fields.
+# Layer methods of the peers, as bnnbench.methods.conv.ConvMethod fields.
 METHODS = (
     dict(name="lce_bconv2d", kind="xnor", word_bits=None, parallel=True, needs_openmp=False,
          engine="lce", description="Larq Compute Engine LceBconv2d, default kernel "

@@ -17,10 +17,10 @@ xnor), channels/filters/kernel/batch/out_size/M/N/K, threads, median_s,
 min_s, iqr_s; plus commit, machine, environment and the
 asv benchmark name, type, unit and raw value (track_ benchmarks have only
 that). Shape fields that are not parameters of a benchmark are bnnbench's
-defaults (bnnbench.shapes), as in the suites. Files are untrusted: anything
+defaults (bnnbench.methods.shapes), as in the suites. Files are untrusted: anything
 that does not parse is skipped with a warning naming the file.
 
-    python -m bnnbench.asv_results save-host --results .asv/results --machine NAME
+    python -m bnnbench.runs.asv save-host --results .asv/results --machine NAME
 """
 import argparse
 import ast
@@ -32,10 +32,13 @@ import os
 import sys
 import warnings
 
-from . import shapes, untrusted
-from .errors import BnnbenchError
-from .kernels import ALL_METHODS
-from .results import RunFileError, runs_to_frame
+from ..methods import shapes
+
+from .. import untrusted
+from ..errors import BnnbenchError
+from ..methods.kernels import ALL_METHODS
+from .frame import runs_to_frame
+from .schema import RunFileError
 
 RESULTS_VERSION = 2          # asv's results file format this reader knows
 HOST_FILE = "bnnbench-host.jsonl"   # not *.json: asv would try to read it as results
@@ -130,7 +133,7 @@ def load_runs(results_dir, kinds=None):
 
 
 def load_frame(results_dir):
-    """The tidy DataFrame (bnnbench.results.runs_to_frame) of an asv results dir."""
+    """The tidy DataFrame (bnnbench.runs.frame.runs_to_frame) of an asv results dir."""
     return runs_to_frame(load_runs(results_dir))
 
 
@@ -388,7 +391,7 @@ def save_host(results_dir, machine, fingerprint=None):
     if not machine or os.sep in machine or machine in (".", ".."):
         raise BnnbenchError(f"bad asv machine name {machine!r}")
     if fingerprint is None:
-        from .hostinfo import fingerprint as take
+        from ..measure.hostinfo import fingerprint as take
         fingerprint = take(label=machine)
     mdir = os.path.join(results_dir, machine)
     os.makedirs(mdir, exist_ok=True)
@@ -408,7 +411,7 @@ def save_host(results_dir, machine, fingerprint=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bnnbench.asv_results",
+    parser = argparse.ArgumentParser(prog="python -m bnnbench.runs.asv",
                                      description="asv results and bnnbench")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("save-host", help="save this host's fingerprint beside asv's machine.json")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 MIN_SAMPLE_S = 1e-3
 MAX_SAMPLES = 2000
 NOISY_IQR_FRACTION = 0.10   # flag rows whose IQR exceeds 10 % of the median
+NOISY_TEXT = f"IQR above {100 * NOISY_IQR_FRACTION:.0f} % of the median"
 
 
 @dataclass

@@ -12,10 +12,10 @@ from typing import Callable, Optional
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import _bitpack, _float_gemm, _xnor_gemm
-from ._buildinfo import build_info
-from .errors import BnnbenchError
-from .limits import check_threads
+from .. import _bitpack, _float_gemm, _xnor_gemm
+from .._buildinfo import build_info
+from ..errors import BnnbenchError
+from ..limits import check_threads
 
 BUILD = build_info()
 WORD_DTYPES = {32: np.uint32, 64: np.uint64}

@@ -1,0 +1,151 @@
+"""The levels of work bnnbench times, one registry entry each.
+
+A level (GEMMs, whole conv layers, and next whole networks) is one Level
+record: its methods in registry order, the float baseline speedups are taken
+over, the binary methods whose speedup answers a run, the row columns that
+name a shape, how to make a shape's operands (seeded), prepare a method on
+them (untimed; returns the timed call), check its output against numpy, and
+the memory a shape needs. The sweep, profile, the run-file frame, the report,
+compare, the asv suites and the CLI all read this one vocabulary; a new
+level is a new entry here, not a copy of the others.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import limits
+from ..errors import BnnbenchError
+from ..methods import conv, kernels
+from ..methods.verify import GemmCheck, LayerCheck
+
+# Columns that name a GEMM shape in a row; a layer adds its geometry.
+GEMM_SHAPE_KEYS = ("channels", "filters", "kernel", "batch", "out_size", "M", "N", "K")
+LAYER_GEOMETRY = ("height", "width", "stride", "padding")
+LAYER_SHAPE_KEYS = GEMM_SHAPE_KEYS + LAYER_GEOMETRY
+# The binary methods whose speedup over the baseline is a run's answer, in
+# the order the headline picks the first one present.
+_HEADLINE = ("xnor_64", "xnor_32", "xnor_64_omp", "xnor_32_omp")
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    title: str                     # how tables and the report name the level
+    all_methods: tuple             # registry records, also those this install lacks
+    methods: tuple                 # available method names, registry order
+    lookup: Callable               # name -> record, or a one-line BnnbenchError
+    baseline: str                  # the float method speedups are taken over
+    headline: tuple                # binary methods that answer a run, in order
+    profile_defaults: tuple        # binary candidates `bnnbench profile` times
+    shape_keys: tuple              # row columns naming a shape of this level
+    blas_methods: frozenset        # methods whose timed call runs the BLAS
+    make_operands: Callable        # (shape, seed) -> operands
+    prepare: Callable              # (name, operands, threads) -> timed call
+    check: Callable                # (operands, seed) -> object with check(name, out)
+    shape_bytes: Callable          # shape -> peak bytes of one shape's steps
+    row_fields: Callable = lambda shape, name: {}
+
+    @property
+    def by_name(self):
+        return {m.name: m for m in self.all_methods}
+
+    @property
+    def libraries(self):
+        """Methods whose threads are a library's (the BLAS, peer engines)."""
+        return frozenset(m.name for m in self.all_methods
+                         if m.name in self.blas_methods or getattr(m, "engine", None))
+
+    def binary_methods(self, names):
+        """`names` checked as this level's binary candidates (one-line errors)."""
+        if not names:
+            raise BnnbenchError("no binary methods to profile")
+        for name in names:
+            if self.lookup(name).kind != "xnor":
+                raise BnnbenchError(f"{name!r} is not a binary method; {self.baseline} is "
+                                    f"always the float baseline, the others must be xnor methods")
+        return list(dict.fromkeys(names))
+
+
+# ------------------------------------------------------------------ GEMM
+
+def gemm_operands(shape, seed):
+    rng = np.random.default_rng(limits.check_seed(seed))
+    a = rng.standard_normal((shape.M, shape.K), dtype=np.float32)
+    b = rng.standard_normal((shape.K, shape.N), dtype=np.float32)
+    return a, b
+
+
+def gemm_bytes(shape):
+    """Peak bytes a sweep step holds for one shape: operands, output,
+    references and packed copies (float32 everywhere, int32 outputs)."""
+    m, n, k = shape.M, shape.N, shape.K
+    return 4 * (m * k + k * n) + 4 * 3 * m * n + 4 * m * k + k * n // 8 + 8 * m * 256
+
+
+GEMM = Level(
+    name="gemm", title="GEMM", all_methods=kernels.ALL_METHODS, methods=kernels.METHODS,
+    lookup=kernels.method, baseline="float_blas", headline=_HEADLINE,
+    profile_defaults=("xnor_64", "xnor_64_omp", "binarize_xnor_64_omp"),
+    shape_keys=GEMM_SHAPE_KEYS, blas_methods=frozenset({"float_blas"}),
+    make_operands=gemm_operands,
+    prepare=lambda name, operands, threads: kernels.prepare(name, *operands, threads),
+    check=lambda operands, seed: GemmCheck(*operands, seed=seed), shape_bytes=gemm_bytes)
+
+
+# ------------------------------------------------------------------ whole layers
+
+def layer_operands(shape, seed):
+    rng = np.random.default_rng(limits.check_seed(seed))
+    x = rng.standard_normal((shape.batch, shape.height, shape.width, shape.channels),
+                            dtype=np.float32)
+    w = rng.standard_normal((shape.filters, shape.kernel, shape.kernel, shape.channels),
+                            dtype=np.float32)
+    return x, w, shape.stride, shape.padding
+
+
+def layer_bytes(shape):
+    """Peak bytes of one layer's steps: feature map and weights, the float
+    im2col buffer, outputs and the reference (int64 windows of the binary
+    reference are taken as views)."""
+    n, k, f = shape.N, shape.K, shape.filters
+    return 2 * shape.feature_map_bytes + 4 * f * k * 2 + 4 * n * k + 8 * n * f * 4
+
+
+def layer_row_fields(shape, name):
+    """Binary layers read the float feature map once per call: their roofline
+    is min(popcount peak, read bandwidth x bit-ops per byte of it)."""
+    fields = {"feature_map_bytes": shape.feature_map_bytes}
+    if conv.BY_NAME[name].kind == "xnor":
+        fields["read_bytes"] = shape.feature_map_bytes
+    return fields
+
+
+CONV = Level(
+    name="conv", title="whole layers", all_methods=conv.ALL_CONV_METHODS,
+    methods=conv.CONV_METHODS, lookup=conv.method, baseline="conv_float_blas",
+    headline=tuple("conv_" + m for m in _HEADLINE),
+    profile_defaults=("conv_xnor_64", "conv_xnor_64_omp"), shape_keys=LAYER_SHAPE_KEYS,
+    blas_methods=frozenset({"conv_float_blas"}), make_operands=layer_operands,
+    prepare=lambda name, ops, threads: conv.prepare(name, *ops, threads=threads),
+    check=lambda ops, seed: LayerCheck(*ops, seed=seed), shape_bytes=layer_bytes,
+    row_fields=layer_row_fields)
+
+
+LEVELS = {level.name: level for level in (GEMM, CONV)}
+BASELINES = {name: level.baseline for name, level in LEVELS.items()}
+# Every method of every level in registry order: how tables sort methods.
+METHOD_ORDER = {m.name: i for i, m in enumerate(m for level in LEVELS.values()
+                                                 for m in level.all_methods)}
+
+
+def get(name):
+    """The level called `name`, or a one-line BnnbenchError."""
+    if name not in LEVELS:
+        raise BnnbenchError(f"unknown level {name!r}; levels: {', '.join(LEVELS)}")
+    return LEVELS[name]
+
+
+def of_method(name):
+    """The level whose registry has method `name`, or None."""
+    return next((level for level in LEVELS.values() if name in level.by_name), None)
