@@ -18,27 +18,59 @@ PEERS_VENV  ?= .venv-peers
 PEERS_BIN   := $(PEERS_VENV)/bin
 PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
 
-.PHONY: run test test-portable test-avx512-emulated test-avx2 test-peers verify clean help
+.PHONY: run test test-portable test-avx512-emulated test-avx2 test-peers verify clean help venv
 
 help:
 	@echo "make run            default sweep on this host, then the HTML report of results/"
 	@echo "make test           full test suite: native, portable and emulated AVX-512 builds"
 	@echo "make verify         exactness check of every kernel on this host"
-	@echo "make clean          remove builds and the virtual environment"
+	@echo "make clean          remove builds and the virtual environments"
+	@echo "make venv           only make (or repair) .venv, without installing bnnbench"
 	@echo "make asv-quick      asv suites on the last ASV_COMMITS commits, one sample each"
 	@echo "make asv-run        the same with full sampling; asv-publish / asv-preview / asv-compare"
 	@echo "make arm-verify     build for aarch64 and armv7 and verify under qemu-user"
 	@echo "make arm-sweep      a --quick sweep under qemu-aarch64 into results/ (marked emulated)"
 
+# A fresh machine either works or says what to install. Debian's python3
+# comes without the venv module's ensurepip (package python3-venv) and
+# without the headers the kernels compile against (python3-dev): check
+# both before making a venv and stop with the one line that fixes it.
+APT_LINE := apt-get install python3-venv python3-dev
+HAS_HEADERS := import os, sys, sysconfig; \
+    sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))
+
+# $(call venv,DIR): make DIR a working venv of $(PYTHON) unless it is one.
+# It is one when its python runs, imports pip, and was made to the end
+# (DIR/.venv-made, or an install stamp from before that marker existed).
+# Anything else there is the rest of an interrupted or failed
+# `python -m venv` (Debian's leaves a venv without pip): made again.
+define venv
+	@if $(1)/bin/python -c 'import pip' >/dev/null 2>&1 \
+	    && { [ -f $(1)/.venv-made ] || [ -f $(1)/.installed-stamp ]; }; then :; else \
+	  if [ -e $(1) ]; then echo "$(1) is half made: making it again"; rm -rf $(1); fi; \
+	  $(PYTHON) -c 'import sys' >/dev/null 2>&1 || { echo "make: cannot run $(PYTHON): install Python 3.9+ (Debian/Ubuntu: $(APT_LINE)) or pass PYTHON=/path/to/python3" >&2; exit 1; }; \
+	  $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || { echo "make: $(PYTHON) has no venv/ensurepip module; install it: $(APT_LINE)" >&2; exit 1; }; \
+	  $(PYTHON) -c "$(HAS_HEADERS)" || { echo "make: no Python.h for $(PYTHON) (the kernels compile against it); install it: $(APT_LINE)" >&2; exit 1; }; \
+	  echo "$(PYTHON) -m venv $(1)"; \
+	  out=$$($(PYTHON) -m venv $(1) 2>&1) || { rm -rf $(1); \
+	    echo "make: $(PYTHON) -m venv $(1) failed ($$(printf '%s\n' "$$out" | grep . | tail -n 1)); install: $(APT_LINE)" >&2; exit 1; }; \
+	  $(1)/bin/python -m pip install --quiet --upgrade pip || { rm -rf $(1); exit 1; }; \
+	  touch $(1)/.venv-made; \
+	fi
+	@$(1)/bin/python -c "$(HAS_HEADERS)" || { echo "make: no Python.h for $(1)/bin/python (the kernels compile against it); install it: $(APT_LINE)" >&2; exit 1; }
+endef
+
+# The virtual environment alone (made or repaired), without installing.
+venv:
+	$(call venv,$(VENV))
+
 $(STAMP): $(KERNEL_SOURCES)
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(call venv,$(VENV))
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
 $(PEERS_STAMP): $(KERNEL_SOURCES)
-	@test -x $(PEERS_BIN)/python || $(PYTHON) -m venv $(PEERS_VENV)
-	$(PEERS_BIN)/python -m pip install --quiet --upgrade pip
+	$(call venv,$(PEERS_VENV))
 	$(PEERS_BIN)/python -m pip install --quiet -e '.[test,peers]'
 	@touch $@
 
@@ -122,9 +154,9 @@ clean:
 	rm -rf build $(VENV) $(PEERS_VENV) bnnbench/*.so kernels_pyx/*.c *.egg-info
 
 # ---------------------------------------------------------------------------
-# asv: the kernels across the project's history (README: "Tracking kernels
-# across commits with asv"). asv builds every commit into its own virtualenv
-# under .asv/env; results and HTML go to .asv/results and .asv/html.
+# asv: the kernels across the project's history (docs/asv.md). asv builds
+# every commit into its own virtualenv under .asv/env; results and HTML go
+# to .asv/results and .asv/html.
 ASV         := $(BIN)/asv
 ASV_MACHINE ?= $(shell uname -n)
 ASV_COMMITS ?= 3
@@ -142,7 +174,7 @@ ASV_HTML    := .asv/html
 # this host beside it (.asv/results/<machine>/bnnbench-host.jsonl).
 asv-machine: $(STAMP)
 	$(ASV) machine --yes --machine '$(ASV_MACHINE)' > /dev/null
-	$(BIN)/python -m bnnbench.asv_results save-host --results $(ASV_RESULTS) \
+	$(BIN)/python -m bnnbench.runs.asv save-host --results $(ASV_RESULTS) \
 	    --machine '$(ASV_MACHINE)'
 
 # Every suite on each of the last ASV_COMMITS commits (first parents of HEAD).
@@ -157,8 +189,7 @@ asv-quick:
 
 # asv's pages load jQuery, flot, bootstrap, ... from CDNs. asv-publish copies
 # them from the npm packages pinned in tools/asv-html/ into .asv/html and
-# points the pages there, so they work offline and from file:// (README:
-# "Tracking kernels across commits with asv").
+# points the pages there, so they work offline and from file:// (docs/asv.md).
 ASV_HTML_TOOLS  := tools/asv-html
 ASV_HTML_ASSETS := $(ASV_HTML_TOOLS)/node_modules/.installed-stamp
 
@@ -194,10 +225,10 @@ asv-html-test-tools:
 test: asv-html-test-tools
 
 # ---------------------------------------------------------------------------
-# Raspberry Pi without a Pi (README: "Running on a Raspberry Pi"). On an
-# x86-64 Debian/Ubuntu machine: installs cross compilers and qemu-user (apt)
-# on first use, unpacks Debian bookworm's arm64/armhf Python into .arm/, builds
-# the kernels there as a Pi would and checks them under qemu-user.
+# Raspberry Pi without a Pi (docs/fleet.md). On an x86-64 Debian/Ubuntu
+# machine: installs cross compilers and qemu-user (apt) on first use,
+# unpacks Debian bookworm's arm64/armhf Python into .arm/, builds the
+# kernels there as a Pi would and checks them under qemu-user.
 ARM_ARCHS ?= aarch64 armv7l
 
 .PHONY: arm-verify arm-sweep

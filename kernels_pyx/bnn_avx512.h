@@ -70,8 +70,8 @@ static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
 /* Keep a loaded panel row in its register. Left alone, gcc folds the load
  * into every xor that uses it, so each popcount also costs a 64-byte load
  * on top of the broadcasts of A. Loading each row once per K-word measured
- * faster on Zen 4: K = 800 0.69 -> 0.64 ms, K = 3200 about 4 %, K = 12800
- * within the noise. */
+ * faster at small and medium K and no slower at large K (figures:
+ * docs/measurements.md). */
 #ifdef BNN_EMULATE_AVX512
 #define BNN_IN_REGISTER(v) ((void)0)
 #else
@@ -85,8 +85,8 @@ static inline void bnn_store_row_avx512(const __m512i *counts, int n, int32_t k,
  * vpermt2d per tile) and each row pays one xor, one popcount and one add
  * instead of two each. At K = 800 (12.5 words: the BMXNet sweep's 32
  * channels) the skipped halves are 4 % of the tile's popcounts, all of
- * them padding. Intel Xeon, xnor_64 at K = 800, share of the popcount loop
- * in the same turns, medians of 5 alternations: 86 -> 89 %. */
+ * them padding; skipping them measured faster there (figures:
+ * docs/measurements.md). */
 static inline __m512i bnn_low_halves_u64(const uint64_t *p)
 {
     return bnn_low_halves(_mm512_loadu_si512((const void *)p),
@@ -101,9 +101,8 @@ static inline __m512i bnn_low_halves_u64(const uint64_t *p)
  * so they are kept small: the accumulators start as the first word's
  * counts (no zeroing, 16 fewer adds), and the tile is always inlined into
  * its caller's panel loop (gcc would otherwise call it and reload its
- * arguments from the stack each time). Intel Xeon, whole GEMM at K = 800,
- * alternating builds: 79 -> 83 % of the popcount loop timed in the same
- * turns; in a C harness, best of 7, 82.7 -> 87 % (peeling alone 85 %). */
+ * arguments from the stack each time). Both measured faster at K = 800
+ * (figures: docs/measurements.md). */
 #define BNN_DEFINE_XNOR_TILE_AVX512(WT, SUFFIX, SET1, POPCNT, ADD, HALF_TAIL)        \
 enum { BNN_NRW_##SUFFIX = BNN_PANEL_BITS / (8 * (int)sizeof(WT)),                    \
        BNN_LANES_##SUFFIX = 64 / (int)sizeof(WT) };                                  \
@@ -127,8 +126,7 @@ static inline __attribute__((always_inline)) void bnn_xnor_full_tile_##SUFFIX(  
     }                                                                                \
     if (pf_lines > 0) bnn_prefetch_l2(pf);                                           \
     /* Unrolled: fewer loop instructions beside the 48 vector ones of a              \
-     * word. C harness, share of the popcount loop, medians of 3 alternations:       \
-     * K = 800 90.9 -> 91.8 %, K = 3200 92.1 -> 93.2 %, K = 12800 unchanged. */      \
+     * word; a small gain at K <= 3200, none at large K (docs/measurements.md). */   \
     _Pragma("GCC unroll 4")                                                          \
     for (ptrdiff_t w = 1; w < kfull; ++w) {                                          \
         if (w < pf_lines) bnn_prefetch_l2(pf + 64 * w);                              \
@@ -165,8 +163,8 @@ static inline __attribute__((always_inline)) void bnn_xnor_tile_pf_##SUFFIX(    
     if (mr == BNN_XNOR_MR && kw > 0) {                                               \
         /* Whole panels (all but the last) get copies with nr and half known    \
          * at compile time: no test per row and nothing spilled around the      \
-         * partial store. Intel Xeon, xnor_32, K = 800 / 3200 / 12800: 86 ->    \
-         * 89 %, 90 -> 93 %, 93 -> 95 % of the popcount loop (5 alternations). */\
+         * partial store; measured faster at every K tried                      \
+         * (docs/measurements.md). */                                           \
         const int half = HALF_TAIL && tail_half && kw > 1;                           \
         if (nr < NRW)                                                                \
             bnn_xnor_full_tile_##SUFFIX(a, lda, p, kw - half, c, ldc, nr, k, pf,     \

@@ -50,8 +50,8 @@
  * or four NEON registers of 512 bits. AVX-512 takes two registers so that
  * each word of A, broadcast once, feeds two popcounts: with one, u64 tiles
  * read twice the A bytes per bit-op that u32 tiles do, and at large K A is
- * L2-resident (measured on Zen 4, 512 channels: 76 % of the popcount peak
- * with one register, see the README for two). */
+ * L2-resident (one register measured well below two at 512 channels:
+ * docs/measurements.md). */
 #if defined(BNN_PATH_AVX512)
 #define BNN_PANEL_BITS 1024
 #else
@@ -61,10 +61,8 @@
 /* Rows of A per xnor tile. AVX-512 has 32 vector registers: 8 rows x 2
  * accumulators + 2 panel registers + 1 broadcast fit, each panel register
  * loaded then feeds 8 popcounts, and the tile's fixed costs (call,
- * epilogue, prefetch) are shared by twice the work. Measured on the Intel
- * Xeon (quiet, three alternations of the two builds, best of 15): 0-5 %
- * faster than 4 rows at K = 800 and 3200 on 1 and 2 threads, 3-7 % at
- * K = 12800 on 2 threads, within the noise at K = 12800 on 1 thread.
+ * epilogue, prefetch) are shared by twice the work. Measured faster than
+ * 4 rows, or within the noise, at every K tried (docs/measurements.md).
  * AVX2 (16 registers) and NEON keep 4. */
 #if defined(BNN_PATH_AVX512)
 #define BNN_XNOR_MR 8

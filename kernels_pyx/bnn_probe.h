@@ -30,8 +30,8 @@
 /* Shaped like the xnor tile's steady state (bnn_avx512.h): two panel
  * registers held, one word of A broadcast per row, 2 x ROWS independent
  * accumulators. A loop of one load + xor + popcount + add per register and
- * four accumulators left the vector ports unevenly used and ran 5-10 %
- * below the tile itself on the Intel Xeon. */
+ * four accumulators left the vector ports unevenly used and ran below the
+ * tile itself: no ceiling (figures: docs/measurements.md). */
 static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
 {
     enum { ROWS = 8 };

@@ -171,9 +171,8 @@ BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, bnn_set1_u64, _mm256_add_epi64)
 /* Rows read together: the masks are larger than L1, so one row at a time
  * would pull a line of them back per byte stored; four rows fill four bytes
  * per line visit and still leave few enough streams for the prefetchers
- * (measured on Zen 3: 1 row 15 GB/s, 2 rows 17.5, 4 rows 19, 8 rows 18;
- * a plain read stream 19.5; on Zen 4 the AVX-512 form ran within the noise
- * from 1 to 16 rows and runs of 2048 to 16384 columns). */
+ * (four was the fastest of 1, 2, 4 and 8 on an AVX2 host and near a plain
+ * read; the AVX-512 form does not mind: docs/measurements.md). */
 #define BNN_PACK_ROWS 4
 
 /* The band packer, shared by the SIMD forms below: SIGN(p) gives the sign
@@ -218,9 +217,8 @@ static inline void bnn_pack_band_##SUFFIX(const float *x, ptrdiff_t ldx,        
  * The transpose tests one bit position in all W rows' masks at once
  * (vptestmw), which yields column j's packed word directly. Per 16 floats
  * that is one load-and-compare and one mask store, half the instructions
- * of the AVX2 form. Measured on Zen 4 (K = N = 12800, alternating runs):
- * 85-90 % of a plain read of the same rows against 75-80 % for the AVX2
- * form, on 1 and 2 threads; on cache-resident rows 53 against 41 GB/s. */
+ * of the AVX2 form. It measured closer to a plain read of the same rows
+ * than the AVX2 form, from memory and from cache (docs/measurements.md). */
 static inline uint16_t bnn_sign_mask16(const float *x)
 {
     return (uint16_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(x), _mm512_setzero_ps(), _CMP_GE_OQ);

@@ -97,15 +97,13 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
     # row. Long panels in blocks of 8 too, rather than one at a time (each
     # in L1 while all of A streamed past it): a row tile of A then stays in
     # L1 across the block, and the next block's prefetch (the panels come
-    # from memory) has eight panels' time to arrive. Intel Xeon, share of
-    # the popcount loop in the same turns, on 1 / 2 threads:
-    #   K = 12800: 84 -> 90 % / 89 -> 93 %;  K = 6400: 86 -> 90 % / 86 -> 88 %;
-    #   K = 3200:  84 -> 86 % / 83 -> 87 %;  K <= 1600 unchanged.
+    # from memory) has eight panels' time to arrive. It measured faster at
+    # K >= 3200 and no slower below (figures: docs/measurements.md).
     panel_bytes = max(1, panels.shape[1] * panels.shape[2] * panels.itemsize)
     block = max(MIN_BLOCK_PANELS, PANEL_BLOCK_BYTES // panel_bytes)
     # Each thread takes an equal run of panels rather than a share of whole
     # blocks: 800 panels (32 channels) in blocks of 9 split 405 / 395
-    # between two threads, which idled one of them for 1.2 % of the call.
+    # between two threads, which idled one of them at the end of each call.
     with nogil:
         if threads > 1:
             for t in prange(threads, num_threads=threads, schedule="static"):
