@@ -37,6 +37,7 @@ from bnnbench.models import zoo
 from bnnbench.models.accuracy import Config
 from bnnbench.cli import main
 from bnnbench.errors import BnnbenchError
+from bnnbench.methods import conv, kernels
 from bnnbench.report import build_report
 from test_report import rewrite as copy_run   # a run file copied under another host
 
@@ -132,6 +133,75 @@ def test_accuracy_hidden_width_meets_the_memory_guard(tmp_path, capsys):
         Config(hidden=10**8).check()
     with pytest.raises(BnnbenchError, match="seed"):
         Config(seed=-3).check()
+
+
+# The one rule for numeric arguments (limits.check_int / check_threads), on
+# every public entry point: integers and numpy integers in, everything else
+# one ValueError line naming the argument and its range.
+X1, W1 = np.ones((1, 3, 3, 1), np.float32), np.ones((1, 3, 3, 1), np.float32)
+
+
+@pytest.mark.parametrize("call,needles", [
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, threads=10**30), ("threads", "<=")),
+    (lambda: bnnbench.conv2d("conv_float_blas", X1, W1, threads=100000), ("threads", "<=")),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, threads=2.0), ("threads", "float")),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, threads=True), ("threads", "bool")),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, threads="2"), ("threads",)),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, stride=1.0), ("stride", ">= 1")),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, stride=10**30), ("stride", "<=")),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, padding=1.0), ("padding", ">= 0")),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, padding=10**30), ("padding", "<=")),
+    (lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, padding=True), ("padding",)),
+    (lambda: bnnbench.pack_signs(X1, word_bits=64.0), ("word_bits", "32 or 64")),
+    (lambda: bnnbench.pack_signs(X1, word_bits=True), ("word_bits", "32 or 64")),
+    (lambda: bnnbench.pack_signs(X1, word_bits="64"), ("word_bits", "32 or 64")),
+    (lambda: bnnbench.gemm("float_blas", X1[0, 0], X1[0, 0].T, threads=10**30), ("threads",)),
+    (lambda: conv.prepare("conv_xnor_64", X1, W1, threads=1.5), ("threads",)),
+    (lambda: kernels.prepare("xnor_64", X1[0, 0], X1[0, 0].T, threads=np.float32(2)),
+     ("threads",)),
+], ids=["conv-threads-huge", "conv-threads-100000", "conv-threads-float", "conv-threads-bool",
+        "conv-threads-str", "stride-float", "stride-huge", "padding-float", "padding-huge",
+        "padding-bool", "word-bits-float", "word-bits-bool", "word-bits-str", "gemm-threads-huge",
+        "conv-prepare-float", "kernels-prepare-np-float"])
+def test_numeric_arguments_one_rule(call, needles):
+    with pytest.raises(BnnbenchError) as info:
+        call()
+    assert isinstance(info.value, ValueError)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 200, message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_numpy_integers_are_integers_everywhere(rng):
+    a = rng.standard_normal((4, 70), dtype=np.float32)
+    b = rng.standard_normal((70, 5), dtype=np.float32)
+    ref = np.where(a >= 0, 1, -1) @ np.where(b >= 0, 1, -1)
+    for t in (np.int32(2), np.int64(1), np.uint8(3)):
+        assert np.array_equal(bnnbench.gemm("xnor_64", a, b, threads=t), ref)
+        assert bnnbench.gemm("float_blas", a, b, threads=t).shape == (4, 5)
+    x = rng.standard_normal((1, 5, 5, 3), dtype=np.float32)
+    w = rng.standard_normal((2, 3, 3, 3), dtype=np.float32)
+    want = bnnbench.conv2d("conv_xnor_64", x, w, stride=1, padding=1, threads=1)
+    got = bnnbench.conv2d("conv_xnor_64", x, w, stride=np.int64(1), padding=np.int32(1),
+                          threads=np.int64(2))
+    assert np.array_equal(want, got)
+    assert bnnbench.pack_signs(x, word_bits=np.int64(32)).dtype == np.uint32
+
+
+@pytest.mark.parametrize("call", [
+    lambda: bnnbench.conv2d("conv_xnor_64", X1, W1, padding=10**6),
+    lambda: bnnbench.conv2d("conv_float_blas", X1, W1, padding=10**6),
+    lambda: conv.prepare("conv_xnor_32", X1, W1, padding=10**6),
+    lambda: bnnbench.gemm("float_blas", np.ones((2**20, 1), np.float32),
+                          np.ones((1, 2**20), np.float32)),
+], ids=["conv2d-xnor", "conv2d-float", "conv-prepare", "gemm"])
+def test_terabyte_layer_is_refused_before_allocation(call):
+    """A 2-million-pixel-square output (padding=10**6): terabytes of
+    buffers, refused in one line naming the GiB, before numpy is asked."""
+    with pytest.raises(BnnbenchError, match=r"needs [0-9.]+ GiB but only [0-9.]+ GiB") as info:
+        call()
+    assert "\n" not in str(info.value)
 
 
 # ---------------------------------------------- 2. disk full, unwritable targets
@@ -320,6 +390,29 @@ def test_fifo_given_by_name(tmp_path):
     os.mkfifo(tmp_path / "pipe.json")
     with pytest.raises(schema.RunFileError, match="a FIFO"):
         reader.load_run(str(tmp_path / "pipe.json"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "loop", "directory", "huge"])
+def test_fleet_inventory_special_files_do_not_hang(tmp_path, kind):
+    """`bnnbench fleet check INVENTORY` with a FIFO (which used to hang), a
+    device, a symlink loop, a directory or an oversized file: one line."""
+    path = tmp_path / "fleet.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = "/dev/zero"
+    elif kind == "loop":
+        os.symlink(tmp_path / "b.toml", tmp_path / "a.toml")
+        os.symlink(tmp_path / "a.toml", tmp_path / "b.toml")
+        path = tmp_path / "a.toml"
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        with open(path, "wb") as fh:
+            fh.truncate(2 << 20)
+    proc = bnnbench_cli("fleet", "check", str(path), timeout=60)
+    assert proc.returncode == 2
+    one_line(proc.stderr, "inventory", str(path))
 
 
 def test_link_to_dev_zero_is_skipped(results_dir, tmp_path):

@@ -476,3 +476,196 @@ def test_alias_new_host_key_is_recorded_under_the_name_ssh_looks_up(lab, alias_h
                               "-o", "StrictHostKeyChecking=yes", "myalias", "true"],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
+
+
+# ----------------------------------------------------------- hostile devices
+# A device is untrusted: its answer, its output lines and the files it names
+# may be anything. Each "device" below is the real loopback sshd whose
+# `python` is a stand-in that prints a canned answer (no build needed), so
+# all of them run at once in one `fleet run`, beside one that behaves.
+
+FAKE_PYTHON = """#!{python}
+import sys
+with open({canned!r}, "rb") as fh:
+    out, err = fh.read().split(b"\\0SPLIT\\0")
+sys.stderr.buffer.write(err); sys.stderr.flush()
+sys.stdout.buffer.write(out); sys.stdout.flush()
+"""
+
+
+_SPREAD = __import__("itertools").count()
+
+
+def hostile_device(lab, tmp_path, label, stdout, stderr=b"", files=None):
+    """An inventory entry whose device prints `stdout`/`stderr` as its
+    answer, with `files` {workdir-relative path: bytes | callable(path)}
+    on its disk."""
+    workdir = tmp_path / f"dev-{label}"
+    (workdir / "results" / "t").mkdir(parents=True)
+    for rel, content in (files or {}).items():
+        path = workdir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content(path) if callable(content) else path.write_bytes(content)
+    canned = tmp_path / f"canned-{label}"
+    canned.write_bytes((stdout if isinstance(stdout, bytes) else stdout.encode())
+                       + b"\0SPLIT\0" + (stderr if isinstance(stderr, bytes) else stderr.encode()))
+    fake = tmp_path / f"python-{label}"
+    fake.write_text(FAKE_PYTHON.format(python=DEVICE_PYTHON, canned=str(canned)))
+    fake.chmod(0o755)
+    # spread over the three servers: sshd drops logins beyond MaxStartups (10)
+    server = ("alpha", "beta", "gamma")[next(_SPREAD) % 3]
+    return toml(lab, label, server, workdir=str(workdir),
+                lock=str(tmp_path / f"{label}.lock")).replace(
+        f'python = "{DEVICE_PYTHON}"', f'python = "{fake}"')
+
+
+def reply(**msg):
+    return "@fleet " + json.dumps(msg) + "\n"
+
+
+def run_file_bytes(label, status="complete"):
+    run = writer.new_run("sweep", {"label": label, "arch": "x86_64"})
+    writer.finish_run(run, status)
+    return json.dumps(run).encode(), writer.run_filename(run)
+
+
+def test_hostile_devices_stay_in_their_lane(lab, tmp_path):
+    good_run, good_name = run_file_bytes("good")
+    other_run, _ = run_file_bytes("good")          # someone else's label
+    outside = tmp_path / "outside"
+    ok = {"exit": 0, "stopped": False, "host_file": None, "host_error": None}
+    devices = [
+        # behaves, but its progress line tries to clear the screen and forge a line
+        hostile_device(lab, tmp_path, "good",
+                       reply(**ok, run_files=[f"results/t/{good_name}"]),
+                       "\x1b[2J\x1b]0;owned\x07progress\rbnnbench fleet: all fine\n",
+                       {f"results/t/{good_name}": good_run}),
+        # names a path that climbs out of its workdir (and of --results here)
+        hostile_device(lab, tmp_path, "climber",
+                       reply(**ok, run_files=[f"../../{outside.name}/evil.json"])),
+        hostile_device(lab, tmp_path, "absolute",
+                       reply(**ok, run_files=[str(outside / "evil.json")])),
+        # a run file that is a symlink to a file outside, one that is a FIFO
+        hostile_device(lab, tmp_path, "linker", reply(**ok, run_files=["results/t/sweep-l.json"]),
+                       files={"results/t/sweep-l.json":
+                              lambda p: os.symlink("/etc/passwd", p)}),
+        hostile_device(lab, tmp_path, "piper", reply(**ok, run_files=["results/t/sweep-p.json"]),
+                       files={"results/t/sweep-p.json": lambda p: os.mkfifo(p)}),
+        # oversized (sparse) and deeply nested run files
+        hostile_device(lab, tmp_path, "bloat", reply(**ok, run_files=["results/t/sweep-b.json"]),
+                       files={"results/t/sweep-b.json":
+                              lambda p: open(p, "wb").truncate(300 << 20)}),
+        hostile_device(lab, tmp_path, "nested", reply(**ok, run_files=["results/t/sweep-n.json"]),
+                       files={"results/t/sweep-n.json": b"[" * 100000 + b"]" * 100000}),
+        # a valid run file of another device's label, under a plain name
+        hostile_device(lab, tmp_path, "forger", reply(**ok, run_files=[f"results/t/{good_name}"]),
+                       files={f"results/t/{good_name}": other_run}),
+        # answers that are not what device.py says: wrong types, a list,
+        # nesting deep enough to crash a recursive parser, a megabyte line
+        hostile_device(lab, tmp_path, "typed", reply(exit="zero", run_files=[1, 2])),
+        hostile_device(lab, tmp_path, "listy", "@fleet [1, 2, 3]\n"),
+        hostile_device(lab, tmp_path, "deep", "@fleet " + "[" * 200000 + "\n",
+                       "x" * (3 << 20)),
+        # an error answer with controls and a forged second line
+        hostile_device(lab, tmp_path, "shouter",
+                       reply(error="\x1b[31mred\nbnnbench fleet: good: forged")),
+    ]
+    inv = tmp_path / "hostile.toml"
+    inv.write_text("".join(devices))
+    res = tmp_path / "results"
+    proc = fleet("run", str(inv), "--results", str(res), "--no-report", "--timeout", "300",
+                 timeout=600)
+    err = proc.stderr
+    assert proc.returncode == 1, err[-3000:]
+    assert "Traceback" not in err and "\x1b" not in err + proc.stdout and "\x07" not in err
+    assert "\\x1b[2J" in err and "\\x1b]0;owned\\x07" in err   # shown, not obeyed
+    assert "progress\\x0dbnnbench fleet: all fine" in err           # one line, not two
+    lines = {}
+    for ln in err.splitlines():
+        if ln.startswith("bnnbench fleet: ") and ln.count(":") >= 2:
+            lines.setdefault(ln.split(":", 2)[1].strip(), []).append(ln)
+    assert "good" not in lines, lines.get("good")      # the forged line never appears raw
+    expect = {"climber": "not a plain .json name", "absolute": "not a plain .json name",
+              "linker": "a symlink", "piper": "a FIFO", "bloat": "over the",
+              "nested": "nested deeper", "forger": "labelled 'good'",
+              "typed": "run_files = [1, 2]", "listy": "without an answer",
+              "deep": "without an answer", "shouter": "\\x1b[31mred\\x0abnnbench fleet: good"}
+    for label, needle in expect.items():
+        assert len(lines.get(label, [])) == 1 and needle in lines[label][0], (label, err[-4000:])
+    table = {ln.split()[0]: ln.split() for ln in proc.stdout.splitlines()[1:]}
+    assert table["good"][1] == "complete"
+    assert all(table[label][1] == "error" for label in expect)
+    # only the good device's file arrived; nothing was written outside --results
+    assert [p.name for p in res.iterdir()] == [good_name]
+    assert reader.load_run(str(res / good_name))["host"]["label"] == "good"
+    assert not outside.exists()
+    assert max(len(ln) for ln in err.splitlines()) < 2000   # the 3 MB line was cut
+
+
+def test_hostile_fetch_answers(lab, tmp_path):
+    """`fleet fetch` from a device that lists paths, symlinks and wrong types:
+    one line per device, nothing outside --results."""
+    good_run, good_name = run_file_bytes("fine")
+    devices = [
+        hostile_device(lab, tmp_path, "fine", reply(busy=False, files=[f"results/t/{good_name}"]),
+                       files={f"results/t/{good_name}": good_run}),
+        hostile_device(lab, tmp_path, "dots", reply(busy=False, files=["results/t/../../x.json",
+                                                                      ".."])),
+        hostile_device(lab, tmp_path, "weird", reply(busy="no", files="sweep.json")),
+    ]
+    inv = tmp_path / "fetch.toml"
+    inv.write_text("".join(devices))
+    res = tmp_path / "results"
+    proc = fleet("fetch", str(inv), "--results", str(res), timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert [p.name for p in res.iterdir()] == [good_name]
+    err = proc.stderr
+    assert "dots: the device named a file 'results/t/../../x.json'" in err, err
+    assert "weird: the device's answer has busy = 'no'" in err, err
+
+
+def test_fleet_ships_a_plain_install(tmp_path):
+    """Without a git clone (pip install 'bnnbench[fleet]', an unpacked tree),
+    the fleet ships an sdist-like archive of what is installed, with the
+    commit it came from when known; an install without the kernel sources
+    is one line saying so."""
+    import io
+    import tarfile
+
+    from bnnbench.fleet import source
+    tree = tmp_path / "tree"
+    shutil.copytree(os.path.join(ROOT, "bnnbench"), tree / "bnnbench",
+                    ignore=shutil.ignore_patterns("__pycache__", "COMMIT"))
+    shutil.copytree(os.path.join(ROOT, "kernels_pyx"), tree / "kernels_pyx")
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), tree / name)
+    (tree / "bnnbench" / "COMMIT").write_text("abc123def4567890\n")
+    src = source.from_install(str(tree / "bnnbench"))
+    assert src.origin == "installed" and src.commit == "abc123def4567890" and not src.dirty
+    names = tarfile.open(fileobj=io.BytesIO(src.archive)).getnames()
+    assert {"setup.py", "pyproject.toml", "README.md", "kernels_pyx/xnor_gemm.pyx",
+            "kernels_pyx/bnn_config.h", "kernels_pyx/words.pxd", "bnnbench/__init__.py",
+            "bnnbench/fleet/device.py", "bnnbench/report/templates/report.html.j2",
+            "bnnbench/COMMIT"} <= set(names)
+    assert not [n for n in names if n.endswith((".so", ".c", ".pyc")) or "__pycache__" in n]
+    tar = tarfile.open(fileobj=io.BytesIO(src.archive))
+    assert tar.extractfile("bnnbench/COMMIT").read() == b"abc123def4567890\n"
+    assert source.from_install(str(tree / "bnnbench")).archive == src.archive  # stable bytes
+    # no commit known: named by content, no COMMIT shipped
+    (tree / "bnnbench" / "COMMIT").unlink()
+    monkey = source.installed_commit
+    try:
+        source.installed_commit = lambda *a, **k: None
+        anon = source.from_install(str(tree / "bnnbench"))
+    finally:
+        source.installed_commit = monkey
+    assert anon.commit.startswith("installed-")
+    assert "bnnbench/COMMIT" not in tarfile.open(fileobj=io.BytesIO(anon.archive)).getnames()
+    # a wheel install: the package alone, no kernel sources nor setup.py
+    wheel = tmp_path / "site"
+    shutil.copytree(tree / "bnnbench", wheel / "bnnbench")
+    with pytest.raises(ValueError, match="lacks the kernel sources") as info:
+        source.from_install(str(wheel / "bnnbench"))
+    assert "\n" not in str(info.value)
+    # the clone path is kept: from a clone, git archive of HEAD
+    assert source.current().origin == "git" and source.current().commit == head_commit()

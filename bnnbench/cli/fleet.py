@@ -24,8 +24,9 @@ def register(sub):
         "run", help="ship this commit, build and sweep on every device, fetch the run files",
         usage="bnnbench fleet run [options] INVENTORY [-- SWEEP OPTIONS]",
         description=(
-            "For every device at once: connect, ship `git archive` of this checkout's HEAD "
-            "(uncommitted changes are not shipped), create or reuse a venv in the device's "
+            "For every device at once: connect, ship the source (from a git clone: `git "
+            "archive` of HEAD, uncommitted changes not shipped; from any other install: "
+            "its installed source files, with the commit they came from when known), create or reuse a venv in the device's "
             "workdir and pip-install the source there (the device's compiler builds the "
             "kernels), run `bnnbench sweep --label LABEL` with the options after `--`, and "
             "copy the run file into --results. Then the report of --results. Exit status 0 "
@@ -113,9 +114,10 @@ def _job_kw(args, **kw):
 
 def _finish(outcomes, table):
     from ..fleet.tables import show
+    from ..escape import terminal
     for o in outcomes:
-        if o.error:
-            print(f"bnnbench fleet: {o.label}: {o.error}", file=sys.stderr)
+        if o.error:   # it may quote what a device sent: controls shown as escapes
+            print(f"bnnbench fleet: {terminal(o.label)}: {terminal(o.error)}", file=sys.stderr)
     print(show(table(outcomes)))
 
 
@@ -128,7 +130,13 @@ def run(args):
     if src.dirty:
         print(f"bnnbench fleet: warning: uncommitted changes are not shipped; the devices "
               f"build commit {src.commit[:12]}", file=sys.stderr)
-    print(f"bnnbench fleet: {len(devices)} devices, commit {src.commit[:12]}, "
+    if src.origin == "git":
+        what = f"commit {src.commit[:12]}"
+    elif src.commit.startswith("installed-"):
+        what = f"installed source ({src.commit}, commit unknown)"
+    else:
+        what = f"installed source of commit {src.commit[:12]}"
+    print(f"bnnbench fleet: {len(devices)} devices, {what}, "
           f"bnnbench sweep {' '.join(sweep_args)}", file=sys.stderr)
     try:
         outcomes = job.run_all(devices, src, sweep_args, host_probe=args.host_probe,

@@ -17,6 +17,7 @@ import dataclasses
 import os
 import sys
 
+from .. import untrusted
 from ..errors import BnnbenchError
 
 if sys.version_info >= (3, 11):
@@ -27,6 +28,7 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
     except ImportError:
         tomllib = None
 
+MAX_INVENTORY_BYTES = 1 << 20   # a thousand devices take ~300 kB
 DEFAULT_WORKDIR = "~/bnnbench-fleet"
 # One lock per user and machine: two inventory entries that reach the same
 # machine never benchmark at once, whatever their workdirs.
@@ -149,11 +151,11 @@ def _check_keys(table, where, skip=()):
 
 
 def load(path):
+    """Devices of the inventory file `path`, read under the untrusted rules:
+    a regular file of at most MAX_INVENTORY_BYTES (a FIFO, a device or a
+    symlink loop is one line, never a hang)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise BnnbenchError(f"cannot read inventory {path}: {exc.strerror}")
-    except UnicodeDecodeError:
-        raise BnnbenchError(f"{path}: not UTF-8 text")
+        text = untrusted.read_text(path, MAX_INVENTORY_BYTES)
+    except untrusted.RejectedFile as exc:
+        raise BnnbenchError(f"cannot read inventory {path}: {exc.reason}")
     return parse(text, path)

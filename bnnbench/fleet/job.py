@@ -11,6 +11,14 @@ check: what the device has before anyone waits for a sweep.
 
 A failure stops its own device only: it becomes the Outcome's one-line
 `error`, and the other devices go on.
+
+What a device sends back is untrusted (it may be compromised, or just
+broken): its output lines reach the terminal through escape.terminal; its
+answer must be a JSON object of the expected types, within the size and
+depth limits of bnnbench.untrusted; a file it names must be a plain .json
+name under its workdir (never a path, '..' or a symlink), is read with a
+size cap, checked, and written only into --results under that plain name;
+and anything unexpected it causes ends its own job with one line.
 """
 import asyncio
 import dataclasses
@@ -22,7 +30,8 @@ import sys
 import time
 import uuid
 
-from .. import files
+from .. import files, untrusted
+from ..escape import terminal
 
 from ..runs import host_files, reader, schema, writer
 from . import transport
@@ -32,7 +41,8 @@ from .transport import FleetError
 DEVICE_SCRIPT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "device.py")
 GRACE = 60  # seconds a stopped sweep gets to save its rows and exit
 # A name the device gives a file becomes a local path: a plain file name only.
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.json")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.json")
+MAX_SHOWN = 500     # characters of one device line shown on the terminal
 
 
 @dataclasses.dataclass
@@ -64,7 +74,12 @@ class Job:
         self.host_file = None  # here once fetched, whatever happens after
 
     def say(self, text):
-        self.out.write(f"[{self.device.label}] {text}\n")
+        """One line on the terminal; device text has its controls shown as
+        escapes (escape.terminal) and is cut at MAX_SHOWN characters."""
+        text = str(text)
+        if len(text) > MAX_SHOWN:
+            text = text[:MAX_SHOWN] + " [...]"
+        self.out.write(f"[{terminal(self.device.label)}] {terminal(text)}\n")
         self.out.flush()
 
     def _on_err(self, line):
@@ -74,10 +89,15 @@ class Job:
     def _on_out(self, line):
         if line.startswith(MARK):
             try:
-                self.reply = json.loads(line[len(MARK):])
+                reply = untrusted.parse_json(line[len(MARK):], "the device's answer")
+            except untrusted.RejectedFile as exc:
+                self.say(f"ignored an answer: {exc.reason}")
                 return
-            except ValueError:
-                pass
+            if isinstance(reply, dict):
+                self.reply = reply
+            else:
+                self.say(f"ignored an answer that is a {type(reply).__name__}, not an object")
+            return
         self._on_err(line)
 
     def remaining(self):
@@ -106,8 +126,21 @@ class Job:
             raise FleetError(f"the device command exited with status {code} without an "
                              f"answer (see the lines above)")
         if "error" in self.reply:
-            raise FleetError(self.reply["error"])
+            raise FleetError(str(self.reply["error"])[:MAX_SHOWN])
         return self.reply
+
+    @staticmethod
+    def _field(reply, key, kind, default=None):
+        """reply[key] if it is of `kind` (a list: of strings), FleetError if not."""
+        value = reply.get(key, default)
+        ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+              and (kind is not list or all(isinstance(v, str) for v in value)))
+        if value is None and default is None and kind is not list:
+            return None
+        if not ok:
+            raise FleetError(f"the device's answer has {key} = {value!r:.60}, not "
+                             f"{'a list of names' if kind is list else kind.__name__}")
+        return value
 
     # --------------------------------------------------------------- run
 
@@ -156,20 +189,23 @@ class Job:
                     raise FleetError(f"timed out after {self.timeout:g} s, and the device did "
                                      f"not stop within {GRACE} s")
             reply = self._answer(code)
-            host_error = reply.get("host_error")
+            host_error = self._field(reply, "host_error", str)
+            host_file = self._field(reply, "host_file", str)
+            run_files = self._field(reply, "run_files", list, [])
+            exit_code = self._field(reply, "exit", int)
             async with conn.start_sftp_client() as sftp:
-                if reply.get("host_file"):
+                if host_file:
                     try:
-                        if not host_files.is_for(os.path.basename(reply["host_file"]), dev.label):
+                        if not host_files.is_for(os.path.basename(host_file), dev.label):
                             raise FleetError(f"the device named its host file "
-                                             f"{reply['host_file']!r:.80}")
-                        await self._fetch_host(sftp, reply["host_file"])
+                                             f"{host_file!r:.80}")
+                        await self._fetch_host(sftp, host_file)
                     except FleetError as exc:  # the run file still comes home
                         host_error = str(exc)
-                if not reply["run_files"]:
+                if not run_files:
                     raise FleetError(f"the sweep wrote no run file (it exited with status "
-                                     f"{reply['exit']}; see the lines above)")
-                path, run = await self._fetch(sftp, reply["run_files"][-1], dead=False)
+                                     f"{exit_code}; see the lines above)")
+                path, run = await self._fetch(sftp, run_files[-1], dead=False)
         rows = len(run["rows"])
         out = Outcome(dev.label, "timed out" if timed_out else run["status"], rows=rows,
                       wall_s=time.monotonic() - self.t0, run_file=path,
@@ -180,8 +216,8 @@ class Job:
             out.error = "some kernels gave wrong results on this device (see the run file)"
         elif run["status"] == "interrupted":
             out.error = f"the sweep was interrupted on the device; kept {rows} finished rows"
-        elif run["status"] != "complete" or reply["exit"] != 0:
-            out.error = f"the sweep exited with status {reply['exit']} (see the lines above)"
+        elif run["status"] != "complete" or exit_code != 0:
+            out.error = f"the sweep exited with status {exit_code} (see the lines above)"
         if host_error:
             out.error = "; ".join(filter(None, [out.error, f"host probe: {host_error}"]))
         return out
@@ -205,6 +241,10 @@ class Job:
             run = schema.parse_run(raw, f"{self.device.label}:{rel}")
         except schema.RunFileError as exc:
             raise FleetError(f"the device's run file is not valid: {exc}")
+        label = (run.get("host") or {}).get("label")
+        if label != self.device.label:
+            raise FleetError(f"the device's run file {os.path.basename(rel)} is labelled "
+                             f"{label!r:.60}, not {self.device.label!r}")
         if dead and run["status"] == "running":
             writer.finish_run(run, "interrupted")
             writer.write_atomic(path, run)
@@ -224,11 +264,20 @@ class Job:
         self.host_file = path
         return path
 
+    @staticmethod
+    def _plain(rel):
+        """The plain file name of a workdir-relative path a device named, or
+        FleetError: no absolute path, no '..', a plain .json name."""
+        parts = rel.split("/") if isinstance(rel, str) else None
+        if (not parts or rel.startswith("/") or any(p in ("", ".", "..") for p in parts)
+                or not SAFE_NAME.fullmatch(parts[-1])):
+            raise FleetError(f"the device named a file {rel!r:.80}: not a plain .json name "
+                             f"under its workdir")
+        return parts[-1]
+
     async def _read(self, sftp, rel):
         """(local path, bytes) of a device file; its name must be a plain one."""
-        name = os.path.basename(rel)
-        if not SAFE_NAME.fullmatch(name):
-            raise FleetError(f"the device named a file {name!r:.60}: not a plain .json name")
+        name = self._plain(rel)
         remote = f"{transport.sftp_path(self.device.workdir)}/{rel}"
         return os.path.join(self.results_dir, name), await transport.read_bytes(sftp, remote)
 
@@ -249,17 +298,17 @@ class Job:
         fetched, rows = [], 0
         async with conn:
             reply = await self.remote(conn, "fetch")
-            busy = reply["busy"]
+            busy = self._field(reply, "busy", bool, False)
             async with conn.start_sftp_client() as sftp:
-                for rel in reply["files"]:
-                    name = os.path.basename(rel)
+                for rel in self._field(reply, "files", list, []):
+                    name = self._plain(rel)
                     if host_files.NAME.fullmatch(name):
                         if (host_files.is_for(name, self.device.label)
                                 and not os.path.exists(os.path.join(self.results_dir, name))):
                             fetched.append(await self._fetch_host(sftp, rel))
                             self.say(f"fetched {fetched[-1]} (host file)")
                         continue
-                    if self._have(os.path.basename(rel)):
+                    if self._have(name):
                         continue
                     path, run = await self._fetch(sftp, rel, dead=not busy)
                     fetched.append(path)
@@ -274,6 +323,8 @@ class Job:
                        run_file=next((f for f in reversed(fetched) if f != self.host_file),
                                      None),
                        host_file=self.host_file, extra={"files": fetched})
+
+    _check_reply = staticmethod(lambda reply: _check_reply_fields(reply))
 
     def _have(self, name):
         """A finished copy is here already (a "running" one is fetched again)."""
@@ -298,19 +349,49 @@ class Job:
             return self._failed(f"timed out after {self.timeout:g} s", status="unreachable")
         except transport.connection_errors() as exc:
             return self._failed(transport.lost(exc), status="unreachable")
+        reply = self._check_reply(reply)
         problems = []
-        if not reply["venv"]:
+        if not reply.get("venv"):
             problems.append("no venv module (sudo apt install python3-venv)")
-        if not reply["compiler"]:
+        if not reply.get("compiler"):
             problems.append("no C compiler (sudo apt install gcc)")
         return Outcome(self.device.label, "ok" if not problems else "not ready",
                        wall_s=time.monotonic() - self.t0, error="; ".join(problems) or None,
                        extra=reply)
 
 
+CHECK_FIELDS = {"python": str, "venv": bool, "compiler": str, "arch": str, "cores": int,
+                "mem_free": int, "disk_free": int, "busy": bool, "built": str}
+
+
+def _check_reply_fields(reply):
+    """The check answer's known fields, each of its type or left out."""
+    out = {}
+    for key, kind in CHECK_FIELDS.items():
+        value = reply.get(key)
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+            out[key] = value
+    return out
+
+
 async def _each(devices, job_kw, method, *args):
+    """Every device's job at once. Whatever one device's job raises ends that
+    job only, as one line: no device's answer can stop the others."""
     jobs = [Job(d, **job_kw) for d in devices]
-    return await asyncio.gather(*(getattr(j, method)(*args) for j in jobs))
+    results = await asyncio.gather(*(getattr(j, method)(*args) for j in jobs),
+                                   return_exceptions=True)
+    outcomes = []
+    for job, result in zip(jobs, results):
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result   # Ctrl-C, cancellation: the whole command stops
+        if isinstance(result, Exception):
+            why = str(result).splitlines()[0][:MAX_SHOWN] if str(result) else ""
+            result = job._failed(f"unexpected {type(result).__name__}"
+                                 + (f": {why}" if why else "") + " (a bnnbench bug: please "
+                                 "report it)", status="unreachable" if method == "check"
+                                 else "error")
+        outcomes.append(result)
+    return outcomes
 
 
 def run_all(devices, source, sweep_args, host_probe=False, **job_kw):

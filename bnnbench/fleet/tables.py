@@ -3,6 +3,7 @@ import os
 
 import pandas as pd
 
+from ..escape import terminal
 from ..report.terminal import format_table
 
 
@@ -54,5 +55,17 @@ def check_table(outcomes):
     return pd.DataFrame(rows)
 
 
+def _cell(value, width=60):
+    """A cell a device may have written (python, compiler, arch): its
+    controls shown as escapes, cut to `width` characters."""
+    text = terminal(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def show(table):
+    """The table as text; every string cell goes through escape.terminal."""
+    table = table.copy()
+    for col in table.columns:
+        if table[col].dtype == object:
+            table[col] = table[col].map(lambda v: _cell(v) if isinstance(v, str) else v)
     return format_table(table)

@@ -8,14 +8,21 @@ import asyncio
 import os
 import shlex
 import socket
+import stat
 import uuid
 
+from .. import untrusted
 from ..errors import BnnbenchError
 
 CONNECT_TIMEOUT = 20
 # A device that vanishes without closing the connection (power cut, Wi-Fi
 # gone) is noticed after about KEEPALIVE * KEEPALIVE_COUNT seconds.
 KEEPALIVE, KEEPALIVE_COUNT = 15, 4
+# What a device sends back is untrusted: a line of its output is cut at
+# MAX_LINE characters (a reply with thousands of run files is ~100 kB), and
+# one file copy takes at most untrusted.MAX_FILE_BYTES and READ_TIMEOUT s.
+MAX_LINE = 1 << 20
+READ_TIMEOUT = 300
 
 
 class FleetError(BnnbenchError):
@@ -175,8 +182,26 @@ class Command:
 
     @staticmethod
     async def _pump(stream, handle):
-        async for line in stream:
-            handle(line.rstrip("\r\n"))
+        """Lines of `stream` to `handle`; a line longer than MAX_LINE is cut
+        there (the rest of it dropped), so a device that never sends a
+        newline cannot fill this process's memory."""
+        pending, cut = "", False
+        while True:
+            chunk = await stream.read(65536)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                if not cut:
+                    handle(line.rstrip("\r"))
+                cut = False
+            if len(pending) > MAX_LINE:
+                if not cut:
+                    handle(pending[:MAX_LINE] + " [line cut]")
+                pending, cut = "", True
+        if pending and not cut:
+            handle(pending.rstrip("\r"))
 
     def stop(self):
         if self.process is not None:
@@ -217,6 +242,44 @@ async def put_atomic(sftp, data, path):
     await sftp.rename(tmp, path)
 
 
-async def read_bytes(sftp, path):
-    async with sftp.open(path, "rb") as fh:
-        return await fh.read()
+def _remote_kind(attrs):
+    """'a symlink', 'a FIFO', ... for a non-regular file's lstat attributes,
+    None for a regular file."""
+    ssh = asyncssh()
+    mode = attrs.permissions
+    if mode is not None and stat.S_IFMT(mode):
+        if stat.S_ISREG(mode):
+            return None
+        if stat.S_ISLNK(mode):
+            return "a symlink"
+        return untrusted._kind(mode)
+    kinds = {ssh.FILEXFER_TYPE_REGULAR: None, ssh.FILEXFER_TYPE_SYMLINK: "a symlink",
+             ssh.FILEXFER_TYPE_DIRECTORY: "a directory", ssh.FILEXFER_TYPE_FIFO: "a FIFO"}
+    return kinds.get(attrs.type, "not a regular file")
+
+
+async def read_bytes(sftp, path, limit=None):
+    """The bytes of a device file, under the untrusted rules: a regular file
+    (not a symlink: lstat), at most `limit` bytes (untrusted.MAX_FILE_BYTES),
+    within READ_TIMEOUT seconds. FleetError otherwise."""
+    limit = untrusted.MAX_FILE_BYTES if limit is None else limit
+    attrs = await sftp.lstat(path)
+    kind = _remote_kind(attrs)
+    if kind:
+        raise FleetError(f"the device's file {path!r:.80} is {kind}, not a regular file")
+    if attrs.size is not None and attrs.size > limit:
+        raise FleetError(f"the device's file {path!r:.80} has {attrs.size} bytes, over the "
+                         f"{limit}-byte limit for one file")
+
+    async def read():
+        async with sftp.open(path, "rb") as fh:
+            return await fh.read(limit + 1)
+    try:
+        data = await asyncio.wait_for(read(), READ_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise FleetError(f"the device's file {path!r:.80} was not read within "
+                         f"{READ_TIMEOUT} s")
+    if len(data) > limit:
+        raise FleetError(f"the device's file {path!r:.80} grew past the {limit}-byte limit "
+                         f"while read")
+    return data

@@ -12,6 +12,7 @@ the call: im2col for float, sign + bit-pack and bit-level im2col for binary.
 Peer engines (Larq Compute Engine, TF Lite) live in bnnbench.methods.peers and are
 imported only when one of their methods is prepared.
 """
+import numbers
 from dataclasses import dataclass
 from typing import Optional
 
@@ -20,8 +21,9 @@ import numpy as np
 from .. import _bconv, _bitpack
 
 from . import peers
-from .layer_shapes import layer_geometry
+from .layer_shapes import PADDINGS, layer_geometry
 from ..errors import BnnbenchError
+from ..limits import MAX_DIMENSION, _short, check_int, check_memory, check_threads
 from .kernels import BUILD, WORD_DTYPES, blas_threads, cache_aligned_zeros, pack_signs
 
 
@@ -79,6 +81,18 @@ def method(name):
     return BY_NAME[name]
 
 
+def check_padding(padding):
+    """'valid', 'same', or pixels as a plain int in 0..MAX_DIMENSION."""
+    if isinstance(padding, str) and padding in PADDINGS:
+        return padding
+    if (isinstance(padding, (bool, np.bool_, str)) or not isinstance(padding, numbers.Integral)
+            or not 0 <= padding <= MAX_DIMENSION):
+        raise BnnbenchError(f"padding must be 'valid', 'same' or pixels >= 0 and <= "
+                            f"{MAX_DIMENSION}, got {type(padding).__name__} "
+                            f"{_short(padding) if isinstance(padding, int) else repr(padding)[:40]}")
+    return int(padding)
+
+
 def check_layer(x, w, stride, padding, threads):
     """Geometry of a valid layer call, or a one-line BnnbenchError."""
     for label, arr in (("x", x), ("w", w)):
@@ -89,9 +103,28 @@ def check_layer(x, w, stride, padding, threads):
         if arr.ndim != 4:
             raise BnnbenchError(f"{label} must be 4-D ({'NHWC' if label == 'x' else 'OHWI'}), "
                                 f"got {arr.ndim}-D with shape {arr.shape}")
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise BnnbenchError(f"threads must be an integer >= 1, got {threads!r}")
-    return layer_geometry(x.shape, w.shape, stride, padding)
+    check_threads(threads)
+    stride = check_int("stride", stride, 1, MAX_DIMENSION)
+    return layer_geometry(x.shape, w.shape, stride, check_padding(padding))
+
+
+def layer_buffer_bytes(m, x_shape, w_shape, geom, threads):
+    """What prepare() allocates for layer method `m`, in Python ints (a
+    terabyte layer is a number here, not an overflow): im2col, weights and
+    output for float; packed map, weight panels, workspace, output for xnor."""
+    b, h, wd, c = x_shape
+    f, kh, kw, _ = w_shape
+    ho, wo = geom[0], geom[1]
+    n, k = b * ho * wo, kh * kw * c
+    out = 4 * n * f
+    if m.kind == "float" or m.engine:
+        return 4 * n * k + 4 * f * k + out
+    word = m.word_bits // 8
+    cw = -(-c // m.word_bits)
+    nr = _bitpack.panel_width(m.word_bits)
+    panels = -(-f // nr) * nr * kh * kw * cw * word
+    work = int(np.prod(_bconv.work_shape(kh * kw * cw, threads), dtype=object)) * word
+    return b * h * wd * cw * word + panels + work + out
 
 
 def held_bytes(*arrays):
@@ -165,9 +198,14 @@ def prepare(name, x, w, stride=1, padding="valid", threads=1):
     stored, packed or im2col activations, workspace, output)."""
     m = method(name)
     geom = check_layer(x, w, stride, padding, threads)
+    stride, padding = int(stride), check_padding(padding)
+    nthreads = check_threads(threads) if m.parallel else 1
+    check_memory(layer_buffer_bytes(m, x.shape, w.shape, geom, nthreads),
+                 f"layer {name} on x {x.shape} and w {w.shape} (output {geom[0]}x{geom[1]}, "
+                 f"stride={stride}, padding={padding!r})",
+                 "use a smaller batch, input or padding")
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
-    nthreads = int(threads) if m.parallel else 1
     if m.engine:
         return peers.prepare(m.engine, name, x, w, stride, padding, nthreads)
     if m.kind == "float":
@@ -180,5 +218,5 @@ def conv2d(method_name, x, w, stride=1, padding="valid", threads=1):
     method: float32 for float methods, exact int32 sign(x) (*) sign(w) for
     binary ones (padding pixels read as +1)."""
     run = prepare(method_name, x, w, stride, padding, threads)
-    with blas_threads(threads if BY_NAME[method_name].parallel else 1):
+    with blas_threads(check_threads(threads) if BY_NAME[method_name].parallel else 1):
         return run().copy()

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from .. import _bitpack, _float_gemm, _xnor_gemm
 from .._buildinfo import build_info
 from ..errors import BnnbenchError
-from ..limits import check_threads
+from ..limits import check_int, check_memory, check_threads
 
 BUILD = build_info()
 WORD_DTYPES = {32: np.uint32, 64: np.uint64}
@@ -66,7 +66,7 @@ def method(name):
 
 def blas_threads(threads):
     """Context manager pinning the platform BLAS to `threads` threads."""
-    return threadpool_limits(limits=threads, user_api="blas")
+    return threadpool_limits(limits=check_threads(threads), user_api="blas")
 
 
 def cache_aligned_zeros(shape, dtype, align=64):
@@ -88,8 +88,7 @@ def pack_signs(x, word_bits=64):
     Bit k % W of word k // W is 1 where x[..., k] >= 0 (sign +1) and 0
     otherwise; padding bits of the last word are 0.
     """
-    if word_bits not in WORD_DTYPES:
-        raise BnnbenchError(f"word_bits must be 32 or 64, got {word_bits!r}")
+    word_bits = check_int("word_bits", word_bits, choices=tuple(WORD_DTYPES))
     x = np.asarray(x)
     if x.ndim == 0:
         raise BnnbenchError("pack_signs needs an array with at least one axis")
@@ -109,6 +108,7 @@ def pack_signs(x, word_bits=64):
 def pack_panels(b, word_bits=64, threads=1, out=None):
     """Pack b (K, N) along K into the xnor kernels' panel layout."""
     threads = check_threads(threads)
+    word_bits = check_int("word_bits", word_bits, choices=tuple(WORD_DTYPES))
     k, n = b.shape
     nr = _bitpack.panel_width(word_bits)
     shape = (-(-n // nr), -(-k // word_bits), nr)
@@ -131,6 +131,18 @@ def check_operands(a, b, threads):
     return check_threads(threads)
 
 
+def prepare_bytes(m, rows, k, n):
+    """What prepare() allocates for method `m` on (rows, k) @ (k, n): the
+    output, and for xnor methods both packed operands (Python ints: a shape
+    that needs terabytes is a number here, not an overflow)."""
+    need = 4 * rows * n
+    if m.kind == "xnor":
+        words = -(-k // m.word_bits) * m.word_bits // 8
+        nr = _bitpack.panel_width(m.word_bits)
+        need += rows * words + -(-n // nr) * nr * words
+    return need
+
+
 def prepare(name, a, b, threads=1) -> Callable[[], np.ndarray]:
     """Do the untimed set-up of method `name` and return its timed call.
 
@@ -138,6 +150,8 @@ def prepare(name, a, b, threads=1) -> Callable[[], np.ndarray]:
     """
     m = method(name)
     threads = check_operands(a, b, threads)
+    check_memory(prepare_bytes(m, a.shape[0], a.shape[1], b.shape[1]),
+                 f"{name} on a {a.shape} @ b {b.shape}", "use smaller operands")
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
     nthreads = threads if m.parallel else 1
@@ -172,5 +186,5 @@ def gemm(method_name, a, b, threads=1):
     """C = a @ b by `method_name`: float32 for float methods, exact int32
     sign(a) @ sign(b) for xnor methods (sign(x) = +1 for x >= 0, else -1)."""
     run = prepare(method_name, a, b, threads)
-    with blas_threads(int(threads) if BY_NAME[method_name].parallel else 1):
+    with blas_threads(check_threads(threads) if BY_NAME[method_name].parallel else 1):
         return run().copy()
