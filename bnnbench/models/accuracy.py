@@ -1,5 +1,7 @@
 """What binarization costs in accuracy: a float network and its binary twin
-trained on scikit-learn's bundled `digits` (8x8 images, 10 classes, offline).
+trained on scikit-learn's bundled `digits` (8x8 images, 10 classes, offline),
+or on a data set the user has (CIFAR-10's python archive, MNIST's IDX
+files: bnnbench.models.datasets), images flattened.
 
 Both networks have the same shape: dense 64 -> H, BN, then `binary_layers`
 x [dense H -> H, BN], then dense H -> 10. The float twin uses ReLU. The
@@ -239,14 +241,37 @@ def binary_preactivations(params, x, binary_matmul):
     return outs
 
 
-def run_experiment(cfg=None):
-    """Train both twins and evaluate three ways; return a result dict."""
+def flat_data(data, cfg):
+    """(x_train, y_train, x_test, y_test, classes) of a datasets.Dataset,
+    images flattened to float64 rows, after checking training fits in memory."""
+    n_in = int(np.prod(data.x_train.shape[1:]))
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    if n_train < 2:
+        raise BnnbenchError(f"{data.name}: {n_train} train image(s); training needs at least 2")
+    if n_test < 1:
+        raise BnnbenchError(f"{data.name}: no test images")
+    limits.check_memory(cfg.training_bytes(n_in, data.n_classes, max(n_train, n_test))
+                        + 8 * n_in * (n_train + n_test),
+                        f"training on {n_train} {data.name} images of {n_in} values",
+                        "use --limit to train on fewer images, or a smaller --hidden")
+    flat = lambda x: x.reshape(len(x), n_in).astype(np.float64)   # noqa: E731
+    return flat(data.x_train), data.y_train, flat(data.x_test), data.y_test, data.n_classes
+
+
+def run_experiment(cfg=None, data=None):
+    """Train both twins and evaluate three ways; return a result dict.
+    `data`: a bnnbench.models.datasets.Dataset (default: the digits split
+    of load_data(), exactly as always)."""
     cfg = cfg or Config()
     cfg.check()
-    x_tr, y_tr, x_te, y_te = load_data()
+    if data is None:
+        x_tr, y_tr, x_te, y_te = load_data()
+        n_classes = 10
+    else:
+        x_tr, y_tr, x_te, y_te, n_classes = flat_data(data, cfg)
     t0 = time.perf_counter()
-    float_params = train(x_tr, y_tr, False, cfg)
-    binary_params = train(x_tr, y_tr, True, cfg)
+    float_params = train(x_tr, y_tr, False, cfg, n_classes)
+    binary_params = train(x_tr, y_tr, True, cfg, n_classes)
     train_s = time.perf_counter() - t0
     pred_float = predict(float_params, x_te, False)
     pred_binary = predict(binary_params, x_te, True)
@@ -266,4 +291,5 @@ def run_experiment(cfg=None):
         "predictions": {"float": pred_float.tolist(), "binary": pred_binary.tolist(),
                         "xnor": pred_xnor.tolist()},
         "labels": y_te.tolist(),
+        "dataset": data.describe() if data is not None else {"dataset": "sklearn digits"},
     }
