@@ -401,6 +401,42 @@ def _cntk_bnn():
                  WRITEUPS + " (deployed with Microsoft ELL)")
 
 
+def _birealnet18():
+    # larq-zoo's BiRealNetFactory (larq_zoo/literature/birealnet.py): convs
+    # without bias and TF 'same' padding (a stride-2 3x3 conv on 56x56 pads
+    # only bottom/right), the dense head with its bias. The max pool takes
+    # padding 1 as in the paper's ResNet stem (larq-zoo writes 'same', which
+    # pads bottom/right only; zoo pools take explicit padding). The float
+    # ReLUs of the network semantics apply (after the stem BN and each
+    # shortcut BN); Bi-Real itself has none.
+    layers = [Conv("conv1", 3, 64, 7, 2, "same", bias=False, binary=False), BatchNorm("bn1"),
+              Pool("maxpool", "max", 3, 2, 1)]
+    prev, cin = "maxpool", 64
+    for s, width in enumerate((64, 128, 256, 512), start=1):
+        for b in range(1, 5):
+            p = f"stage{s}.block{b}"
+            stride = 2 if s > 1 and b == 1 else 1
+            shortcut = prev
+            if stride != 1:
+                layers += [Pool(f"{p}.down_pool", "avg", 2, 2, src=prev),
+                           Conv(f"{p}.down_conv", cin, width, 1, 1, 0, bias=False, binary=False),
+                           BatchNorm(f"{p}.down_bn")]
+                shortcut = f"{p}.down_bn"
+            layers += [Conv(f"{p}.conv", cin, width, 3, stride, "same", bias=False, binary=True,
+                            src=prev),
+                       BatchNorm(f"{p}.bn"),
+                       Add(f"{p}.add", (f"{p}.bn", shortcut))]
+            prev, cin = f"{p}.add", width
+    layers += [Pool("avgpool", "avg", 7, 1), Dense("fc", 1000, binary=False)]
+    return Model("birealnet18", "imagenet", (3, 224, 224), tuple(layers),
+                 "Bi-Real Net 18: conv 7x7/2 64 + BN, maxpool 3x3/2; 4 stages (64, 128, 256, "
+                 "512) of 4 binary 3x3 convs + BN, each with its own real-valued shortcut "
+                 "(avgpool 2x2/2 + float 1x1 conv + BN where the stride is 2); global average "
+                 "pool 7x7; dense 1000; no conv biases",
+                 "Bi-Real Net (Liu et al., ECCV 2018, arXiv 1808.00278); larq-zoo's "
+                 "BiRealNetFactory")
+
+
 MODELS = {m.name: m for m in (
     _cntk_basic("cntk-basic"),
     _cntk_basic("cntk-basic-dropout", dropout=True),
@@ -409,6 +445,7 @@ MODELS = {m.name: m for m in (
     _cntk_resnet(),
     _cntk_bnn(),
     _bmxnet_resnet18(),
+    _birealnet18(),
 )}
 
 

@@ -1,0 +1,482 @@
+"""bnnbench's own whole-network runtime: a walk over a zoo model spec.
+
+prepare() walks the layers once, untimed: weights packed, thresholds folded,
+every buffer allocated. It returns run(), which calls one step per layer,
+each reading and writing those preallocated buffers. It is not a framework:
+the peers (LCE, TF Lite) are the frameworks it is measured against.
+
+What a model computes (every engine follows this exactly; the plain numpy
+reference is bnnbench.models.numpy_net.numpy_forward):
+
+- Parameters are weights.model_tensors(model, seed): conv weights OIHW,
+  dense weights (out, in_features), BatchNorm folded to y = scale * x + bias
+  per channel, Scale a per-channel multiplier (the constant 1/256 when not
+  learnable). Activations are NHWC; the input is float32 [B, H, W, C] with
+  (C, H, W) = model.input_shape.
+- sign(v) = +1 if v >= 0 else -1, so sign(0) = +1.
+- Float conv: zero padding; "same" is TF's (out = ceil(in / stride), the
+  odd pixel of padding at the bottom/right); an int p pads p on every side.
+  y = conv(x, W) + b.
+- Binary conv: y = conv(sign(x), sign(W)), padding pixels read as +1 (LCE's
+  one-padding), an exact integer; then + b when the layer has a bias.
+- Dense flattens NHWC (h, w, c): float x @ W.T + b, binary
+  sign(x) @ sign(W).T + b. Here it is a conv whose kernel covers its input.
+- ReLU only after a FLOAT weight layer that is not the model's last weight
+  layer, and after the BatchNorm instead when one directly follows it.
+- Pool: max pads -inf, avg divides by the real pixels in the window. Add
+  sums, Dropout is the identity. The logits are the last layer's output,
+  flattened to [B, classes].
+- The float twin ("net_float") is the same spec with every weight layer
+  float (so the ReLU rule then covers all of them but the last).
+
+How the runtime does it:
+
+- Binary convs and binary dense layers run the layer kernels
+  (_bconv.bconv_layer on a float input: sign + pack + xnor; _bconv.bconv on
+  an input that is already packed). They write exact int32 y.
+- Threshold folding: when a binary layer's output goes only through
+  per-channel affine layers (its bias, BatchNorm, Scale, Dropout; each read
+  by the next alone) to layers that are all binary, nothing in between is
+  materialized: the next input's bits are sign(affine(y)) >= 0, which per
+  channel is `(y >= t) xor flip` with an integer t (flip for a decreasing
+  affine: negative scale). t is found by evaluating the affine chain in
+  float64, step by step as the reference does, at every integer y in
+  [-K, K], so the fold decides every bit exactly as the reference does,
+  including a scale of 0 (a constant bit: t = -K or K + 1) and ties (0 gives
+  +1). The bits are packed straight into the next layer's input buffer.
+- Float convs: im2col (_bconv.float_im2col) into a preallocated buffer, then
+  numpy matmul (the BLAS, pinned to `threads` inside run()); float dense:
+  the BLAS. Pooling, adds, BatchNorm, Scale, ReLU: vectorised numpy into
+  preallocated out= buffers. Float activations are float32.
+
+check(model, out, ref) bound: the binary layers are exact, so what is left
+is float32 rounding in the float layers against the float64 reference:
+|out - ref| <= ATOL + RTOL * max|ref| over each image's logits, with RTOL =
+1e-3 and ATOL = 1e-4, and the same argmax wherever the top two reference
+logits are further apart than that bound. (A float32 GEMM of depth K with
+O(1) terms errs by about sqrt(K) * 6e-8 relative; a dozen such layers stay
+far below 1e-3.) A float value that lands within rounding of 0 just before
+a sign can still flip one bit in float32; the tests check each binary
+layer exactly on its own input and count such flips.
+"""
+import numpy as np
+
+from .. import _bconv
+from ..errors import BnnbenchError
+from ..limits import check_memory, check_threads
+from ..methods.conv import weight_panels
+from ..methods.kernels import cache_aligned_zeros, pack_signs
+from ..methods.layer_shapes import layer_geometry
+from . import zoo
+from .numpy_net import (AFFINE, affine_params, conv_weight_ohwi, relu_layers, sources,
+                        tensor_dict, weight_flags)
+
+ENGINES = ("net_bnnbench", "net_float")   # the binary network and its float twin
+WORD_BITS = 64
+RTOL, ATOL = 1e-3, 1e-4
+
+
+def check(model, out, ref):
+    """(ok, max_abs_error) of logits `out` against the reference `ref`
+    (numpy_forward), within the bound stated in the module docstring."""
+    out = np.asarray(out, np.float64)
+    ref = np.asarray(ref, np.float64)
+    if out.shape != ref.shape:
+        return False, float("inf")
+    err = np.abs(out - ref)
+    bound = ATOL + RTOL * np.abs(ref).max(axis=1, keepdims=True)
+    ok = bool((err <= bound).all())
+    top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else None
+    if top2 is not None:
+        clear = (top2[:, 1] - top2[:, 0]) > 2 * bound[:, 0]
+        ok = ok and bool((out.argmax(1) == ref.argmax(1))[clear].all())
+    return ok, float(err.max()) if err.size else 0.0
+
+
+def _check_args(model, x, engine, threads):
+    if engine not in ENGINES:
+        raise BnnbenchError(f"unknown network engine {engine!r}; known: {', '.join(ENGINES)}")
+    threads = check_threads(threads)
+    c, h, w = model.input_shape
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+        what = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise BnnbenchError(f"x must be a float32 numpy array, got {what}")
+    if x.ndim != 4 or x.shape[1:] != (h, w, c) or x.shape[0] < 1:
+        raise BnnbenchError(f"x must be NHWC [B, {h}, {w}, {c}] for {model.name}, "
+                            f"got shape {x.shape}")
+    return threads
+
+
+def _nhwc(batch, shape):
+    """A resolved (C, H, W) or (F,) shape as the NHWC buffer shape."""
+    if len(shape) == 1:
+        return (batch, 1, 1, shape[0])
+    c, h, w = shape
+    return (batch, h, w, c)
+
+
+def _planned_bytes(model, batch, flags):
+    """What prepare() will allocate, roughly (upper side), before it does."""
+    total = 0
+    for info in zoo.resolve(model):
+        n = batch * int(np.prod(info.out_shape))
+        total += 3 * 4 * n   # float out, int32 out, packed / pool padding
+        if info.gemm and not flags.get(info.name):
+            m, k, pix = info.gemm
+            total += 4 * batch * pix * k      # im2col
+        total += 4 * info.params
+    return total
+
+
+def _threshold(chain, k, channels):
+    """(t int32 [C], flip bool [C]) with sign(chain(y)) >= 0 <=> (y >= t) xor
+    flip for every integer y in [-k, k]; chain: [(mult, offset)] in float64."""
+    y = np.arange(-k, k + 1, dtype=np.float64)[:, None]
+    v = y
+    for mult, offset in chain:
+        if mult is not None:
+            v = v * mult
+        if offset is not None:
+            v = v + offset
+    d = np.broadcast_to(v >= 0, (y.shape[0], channels))
+    up = (d[1:] >= d[:-1]).all(axis=0)
+    down = (d[1:] <= d[:-1]).all(axis=0)
+    if not (up | down).all():
+        raise BnnbenchError("threshold fold: an affine chain is not monotone")  # cannot happen
+    flip = ~up
+    target = np.where(flip[None, :], ~d, d)          # non-decreasing in y
+    first = np.where(target.any(axis=0), target.argmax(axis=0), 2 * k + 1)
+    return (first - k).astype(np.int32), flip
+
+
+def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
+    """Untimed set-up (weights packed, thresholds folded, buffers allocated)
+    for input x (float32 NHWC [B, H, W, C]); returns run() -> logits float32
+    [B, classes] (a buffer reused between calls).
+
+    run.held_bytes: bytes the runtime holds (weights as stored, float
+    params, activation buffers, workspaces). run.deployed_bytes: the model as
+    this runtime stores it (binary weights packed into 64-bit words per
+    output channel, every float parameter at 4 bytes). run.steps: [(layer,
+    "binary" | "float" | "other", fn)], each fn running that layer alone on
+    the buffers the last run() left (not BLAS-pinned: time them inside
+    methods.kernels.blas_threads(threads)). run.inspect(): {binary layer: (input
+    signs int8 NHWC, int32 sign(x) (*) sign(W))} from the last run().
+    """
+    threads = _check_args(model, x, engine, threads)
+    batch = x.shape[0]
+    flags = weight_flags(model, float_twin=(engine == "net_float"))
+    check_memory(_planned_bytes(model, batch, flags), f"{engine} on {model.name}",
+                 "use a smaller batch")
+    params = tensors if isinstance(tensors, dict) else tensor_dict(tensors)
+    relus = relu_layers(model, flags)
+    srcs = sources(model)
+    layers = {l.name: l for l in model.layers}
+    infos = {i.name: i for i in zoo.resolve(model)}
+    shapes = {zoo.INPUT: x.shape}
+    shapes.update({n: _nhwc(batch, i.out_shape) for n, i in infos.items()})
+    consumers = {n: [] for n in shapes}
+    for name, ss in srcs.items():
+        for s in ss:
+            consumers[s].append(name)
+    last = model.layers[-1].name
+    is_binary = lambda n: flags.get(n, False)   # noqa: E731
+
+    # Threshold folds: binary layer -> its fold end (bits packed for binary readers).
+    fold_end, folded = {}, set()      # folded: layers never materialized as floats
+    for name in shapes:
+        if not is_binary(name):
+            continue
+        chain, cur = [name], name
+        while cur != last:
+            cons = consumers[cur]
+            if cons and all(is_binary(c) for c in cons):
+                fold_end[name] = cur
+                folded.update(chain)
+                break
+            if (len(cons) == 1 and isinstance(layers[cons[0]], AFFINE)
+                    and cons[0] not in relus):
+                cur = cons[0]
+                chain.append(cur)
+                continue
+            break
+
+    held = {}
+
+    def keep(arr):
+        held[id(arr)] = arr
+        return arr
+
+    floats = {zoo.INPUT: x if x.flags.c_contiguous else np.ascontiguousarray(x)}
+    packed = {}                             # node -> packed bits (fold ends)
+    ints = {}                               # binary layer -> int32 output
+    steps, inspectors = [], {}
+
+    def packed_input(node):
+        """The packed form of a fold end (allocated once)."""
+        if node not in packed:
+            b, h, w, c = shapes[node]
+            packed[node] = keep(cache_aligned_zeros((b, h, w, -(-c // WORD_BITS)), np.uint64))
+        return packed[node]
+
+    for layer in model.layers:
+        name = layer.name
+        src = srcs[name][0]
+        out_shape = shapes[name]
+        if isinstance(layer, zoo.WEIGHT_LAYERS):
+            wt = params[f"{name}.weight"]
+            in_shape = shapes[src]
+            if isinstance(layer, zoo.Conv):
+                w = conv_weight_ohwi(wt)
+                stride, padding = layer.stride, layer.padding
+            else:
+                w = np.ascontiguousarray(wt.reshape((-1,) + tuple(in_shape[1:])))
+                stride, padding = 1, 0
+            ho, wo, top, left = layer_geometry(in_shape, w.shape, stride, padding)
+            bias = params.get(f"{name}.bias")
+            f, kh, kw, c = w.shape
+            if is_binary(name):
+                steps.append((name, "binary", _binary_step(
+                    name, src, w, bias, stride, top, left, shapes, floats, packed, ints,
+                    fold_end, folded, threads, keep, packed_input, inspectors)))
+            else:
+                steps.append((name, "float", _float_step(
+                    name, floats[src], w, bias, stride, (ho, wo, top, left), out_shape,
+                    name in relus, threads, keep, floats)))
+            if is_binary(name) and name in fold_end:
+                end = fold_end[name]
+                chain = []
+                if bias is not None:
+                    chain.append((None, bias.astype(np.float64)))
+                node = name
+                while node != end:
+                    node = consumers[node][0]
+                    mult_add = affine_params(layers[node], params)
+                    if mult_add is not None:
+                        chain.append(mult_add)
+                t, flip = _threshold(chain, kh * kw * c, f)
+                steps.append((end, "other", _threshold_step(
+                    ints[name], t, flip, packed_input(end), keep)))
+            continue
+        if name in folded:
+            continue
+        a = floats[src]
+        if isinstance(layer, zoo.Dropout):
+            floats[name] = a
+            continue
+        o = floats[name] = keep(cache_aligned_zeros(out_shape, np.float32))
+        relu = name in relus
+        if isinstance(layer, AFFINE):
+            mult_add = affine_params(layer, params, np.float32)
+            steps.append((name, "other", _affine_step(a, mult_add, o, relu)))
+        elif isinstance(layer, zoo.Add):
+            steps.append((name, "other", _add_step(a, floats[srcs[name][1]], o, relu)))
+        elif isinstance(layer, zoo.Pool):
+            steps.append((name, "other", _pool_step(a, layer, o, keep)))
+        else:
+            raise BnnbenchError(f"{model.name}.{name}: unknown layer type {type(layer).__name__}")
+
+    final = floats[last].reshape(batch, -1)
+    fns = [fn for _, _, fn in steps]
+
+    blas = _blas_libraries()
+
+    def run():
+        before = [lib.num_threads for lib in blas]
+        for lib in blas:
+            lib.set_num_threads(threads)
+        try:
+            for fn in fns:
+                fn()
+        finally:
+            for lib, n in zip(blas, before):
+                lib.set_num_threads(n)
+        return final
+
+    def inspect():
+        return {n: fn() for n, fn in inspectors.items()}
+
+    run.steps = steps
+    run.inspect = inspect
+    run.held_bytes = int(sum(a.nbytes for a in held.values()))
+    run.deployed_bytes = _deployed_bytes(model, flags)
+    run.engine, run.threads = engine, threads
+    return run
+
+
+def _blas_libraries():
+    """threadpoolctl's controllers of the loaded BLAS libraries.
+
+    run() pins them itself rather than entering methods.kernels.blas_threads:
+    that context manager rescans the loaded libraries on every entry (about
+    0.5 ms here, as long as a whole CIFAR-10 network), while setting the
+    thread count of controllers found once at prepare() costs microseconds.
+    """
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def _deployed_bytes(model, flags):
+    total = 0
+    for info in zoo.resolve(model):
+        if flags.get(info.name):
+            total += info.packed_weight_bytes + 4 * (info.biases + info.other_params)
+        else:
+            total += info.float_bytes
+    return total
+
+
+def _float_step(name, a, w, bias, stride, geom, out_shape, relu, threads, keep, floats):
+    b = a.shape[0]
+    f, kh, kw, c = w.shape
+    ho, wo, top, left = geom
+    n, k = b * ho * wo, kh * kw * c
+    wmat = keep(np.ascontiguousarray(w.reshape(f, k).T))
+    out = floats[name] = keep(cache_aligned_zeros(out_shape, np.float32))
+    out2d = out.reshape(n, f)
+    bias32 = None if bias is None else keep(bias.astype(np.float32))
+    direct = (kh, kw, stride, top, left) == (a.shape[1], a.shape[2], 1, 0, 0) or \
+        (kh == kw == stride == 1 and top == left == 0)
+    if direct:   # a dense layer, or a 1x1 conv: the input already is the im2col matrix
+        cols = a.reshape(n, k)
+        im2col = None
+    else:
+        cols = keep(cache_aligned_zeros((n, k), np.float32))
+
+        def im2col():
+            _bconv.float_im2col(a, ho, wo, kh, kw, stride, top, left, cols, threads)
+
+    def step():
+        if im2col is not None:
+            im2col()
+        np.matmul(cols, wmat, out=out2d)
+        if bias32 is not None:
+            np.add(out2d, bias32, out=out2d)
+        if relu:
+            np.maximum(out2d, 0, out=out2d)
+    return step
+
+
+def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, ints,
+                 fold_end, folded, threads, keep, packed_input, inspectors):
+    f, kh, kw, c = w.shape
+    b, h, wd, _ = shapes[src]
+    cw = -(-c // WORD_BITS)
+    panels = keep(weight_panels(w, WORD_BITS))
+    pad_pixel = keep(pack_signs(np.ones(c, np.float32), WORD_BITS))
+    work = keep(cache_aligned_zeros(_bconv.work_shape(kh * kw * cw, threads), np.uint64))
+    y = ints[name] = keep(cache_aligned_zeros(shapes[name], np.int32))
+    k = kh * kw * c
+    if src in packed:
+        bits = packed[src]
+        x = None
+    else:
+        x = floats[src]
+        bits = keep(cache_aligned_zeros((b, h, wd, cw), np.uint64))
+    materialize = name not in folded
+    if materialize:
+        out = floats[name] = keep(cache_aligned_zeros(shapes[name], np.float32))
+        bias32 = None if bias is None else keep(bias.astype(np.float32))
+
+    def step():
+        if x is None:
+            _bconv.bconv(bits, pad_pixel, panels, kh, kw, stride, top, left, k, y, work,
+                         threads)
+        else:
+            _bconv.bconv_layer(x, bits, pad_pixel, panels, kh, kw, stride, top, left, k, y,
+                               work, threads)
+        if materialize:
+            np.copyto(out, y, casting="unsafe")
+            if bias32 is not None:
+                np.add(out, bias32, out=out)
+
+    def inspect():
+        if x is None:
+            u8 = bits.view(np.uint8)
+            signs = np.unpackbits(u8, axis=-1, bitorder="little")[..., :c]
+        else:
+            signs = x >= 0
+        return np.where(signs, 1, -1).astype(np.int8), y.copy()
+    inspectors[name] = inspect
+    return step
+
+
+def _threshold_step(y, t, flip, bits, keep):
+    c = y.shape[-1]
+    t = keep(t)
+    flip = keep(flip)
+    mask = keep(np.empty(y.shape, dtype=bool))
+    u8 = bits.view(np.uint8)
+    nbytes = -(-c // 8)
+
+    def step():
+        np.greater_equal(y, t, out=mask)
+        np.not_equal(mask, flip, out=mask)
+        u8[..., :nbytes] = np.packbits(mask, axis=-1, bitorder="little")
+    return step
+
+
+def _affine_step(a, mult_add, o, relu):
+    if mult_add is None:
+        def step():
+            np.copyto(o, a)
+            if relu:
+                np.maximum(o, 0, out=o)
+        return step
+    scale, bias = mult_add
+
+    def step():
+        np.multiply(a, scale, out=o)
+        if bias is not None:
+            np.add(o, bias, out=o)
+        if relu:
+            np.maximum(o, 0, out=o)
+    return step
+
+
+def _add_step(a, b, o, relu):
+    def step():
+        np.add(a, b, out=o)
+        if relu:
+            np.maximum(o, 0, out=o)
+    return step
+
+
+def _pool_step(a, layer, o, keep):
+    bsz, h, w, c = a.shape
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    _, ho, wo, _ = o.shape
+    if layer.kind == "avg" and p == 0 and ho == wo == 1 and k == h == w:
+        o2 = o.reshape(bsz, c)
+
+        def step():
+            np.sum(a, axis=(1, 2), out=o2)
+            np.multiply(o2, np.float32(1.0 / (h * w)), out=o2)
+        return step
+    fill = -np.inf if layer.kind == "max" else 0.0
+    if p:
+        padded = keep(np.full((bsz, h + 2 * p, w + 2 * p, c), fill, np.float32))
+        inner = padded[:, p:p + h, p:p + w]
+    else:
+        padded, inner = a, None
+    windows = [padded[:, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s]
+               for ky in range(k) for kx in range(k)]
+    if layer.kind == "max":
+        combine, inv = np.maximum, None
+    else:
+        combine = np.add
+        ones = np.zeros((1, h + 2 * p, w + 2 * p, 1), np.float32)
+        ones[:, p:p + h, p:p + w] = 1
+        counts = sum(ones[:, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s]
+                     for ky in range(k) for kx in range(k))
+        inv = keep((1.0 / counts).astype(np.float32))
+
+    def step():
+        if inner is not None:
+            np.copyto(inner, a)
+        np.copyto(o, windows[0])
+        for win in windows[1:]:
+            combine(o, win, out=o)
+        if inv is not None:
+            np.multiply(o, inv, out=o)
+    return step

@@ -1,0 +1,209 @@
+"""bnnbench's whole-network runtime against the plain numpy reference.
+
+Binary layers are compared exactly: each binary layer's int32 output must
+equal the reference's integer pre-activation (the reference's own chain of
+layers, not the runtime's input), so every folded threshold and every sign
+decided the same bit. The logits are checked within network.check's bound.
+"""
+import numpy as np
+import pytest
+
+from bnnbench.errors import BnnbenchError
+from bnnbench.methods.verify import numpy_conv
+from bnnbench.models import network, weights, zoo
+from bnnbench.models.numpy_net import numpy_forward
+from bnnbench.models.zoo import Add, BatchNorm, Conv, Dense, Dropout, Model, Scale
+
+_REFS = {}
+
+
+def _case(name):
+    """(model, tensors, x, {engine: (logits, trace)}) computed once per model."""
+    if name not in _REFS:
+        model = zoo.get_model(name)
+        tensors = weights.model_tensors(model, seed=5)
+        c, h, w = model.input_shape
+        batch = 1 if name == "birealnet18" else 2
+        x = np.random.default_rng(1).standard_normal((batch, h, w, c)).astype(np.float32)
+        refs = {}
+        for engine in network.ENGINES:
+            trace = {}
+            logits = numpy_forward(model, tensors, x, float_twin=engine == "net_float",
+                                   trace=trace)
+            refs[engine] = (logits, trace)
+        _REFS[name] = (model, tensors, x, refs)
+    return _REFS[name]
+
+
+def _assert_matches(model, run, ref, trace):
+    out = run()
+    assert out.dtype == np.float32 and out.shape == ref.shape
+    ok, err = network.check(model, out, ref)
+    assert ok, f"{model.name}: max |logit error| {err:.3g}"
+    assert np.array_equal(out.argmax(1), ref.argmax(1))
+    for layer, (signs, y) in run.inspect().items():
+        assert np.array_equal(y, trace[layer]), f"{model.name}.{layer}: integers differ"
+    return out
+
+
+SMALL = [n for n in zoo.MODELS if n != "birealnet18"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("engine", network.ENGINES)
+@pytest.mark.parametrize("name", SMALL)
+def test_every_model_equals_the_reference(name, engine, threads):
+    model, tensors, x, refs = _case(name)
+    ref, trace = refs[engine]
+    run = network.prepare(model, tensors, x, engine, threads)
+    first = _assert_matches(model, run, ref, trace).copy()
+    assert run() is run() and np.array_equal(run(), first)   # one buffer, same answer
+    kinds = {kind for _, kind, _ in run.steps}
+    assert ("binary" in kinds) == (engine == "net_bnnbench")
+    binary_names = {i.name for i in zoo.resolve(model) if i.binary}
+    if engine == "net_bnnbench":
+        assert set(run.inspect()) == binary_names
+        assert {n for n, k, _ in run.steps if k == "binary"} == binary_names
+
+
+@pytest.mark.parametrize("engine", network.ENGINES)
+def test_birealnet18(engine):
+    model, tensors, x, refs = _case("birealnet18")
+    ref, trace = refs[engine]
+    run = network.prepare(model, tensors, x, engine, 2)
+    _assert_matches(model, run, ref, trace)
+    assert ref.shape == (1, 1000)
+
+
+def test_birealnet18_spec():
+    model = zoo.get_model("birealnet18")
+    infos = {i.name: i for i in zoo.resolve(model)}
+    assert model.input_shape == (3, 224, 224) and infos["fc"].out_shape == (1000,)
+    binary = [n for n, i in infos.items() if i.binary]
+    assert len(binary) == 16 and all(n.endswith(".conv") for n in binary)
+    assert infos["maxpool"].out_shape == (64, 56, 56)
+    assert infos["stage4.block4.add"].out_shape == (512, 7, 7)
+    assert [n for n in infos if n.endswith("down_conv")] == [
+        f"stage{s}.block1.down_conv" for s in (2, 3, 4)]
+    assert not any(i.biases for n, i in infos.items() if i.type == "Conv")
+    assert zoo.summarize(model)["params"] == 11689512   # ResNet-18's count, as Bi-Real's
+    assert "Bi-Real" in model.source
+
+
+def test_steps_sizes_and_each_step_alone():
+    model, tensors, x, refs = _case("cntk-vgg9")
+    run = network.prepare(model, tensors, x, "net_bnnbench")
+    out = run().copy()
+    for _, _, fn in run.steps:      # each step re-runs on the buffers left: same logits
+        fn()
+    assert np.array_equal(run(), out)
+    assert run.deployed_bytes == zoo.summarize(model)["binary_bytes"]
+    assert run.held_bytes > run.deployed_bytes
+    twin = network.prepare(model, tensors, x, "net_float")
+    assert twin.deployed_bytes == zoo.summarize(model)["float_bytes"]
+    # conv1b -> conv2a has a pool between; conv2a -> conv2b and dense1 -> dense2
+    # fold their bias into thresholds and pass bits.
+    names = [(n, k) for n, k, _ in run.steps]
+    assert ("conv2a", "other") in names and ("dense1", "other") in names
+    assert ("conv1b", "other") not in names
+
+
+def _fold_model():
+    """Binary into binary through bias, BatchNorm, Scale and Dropout; a fold
+    end read by two binary layers; a binary dense on packed bits."""
+    return Model("fold", "none", (5, 9, 9), (
+        Conv("b0", 5, 70, 3, 1, "same", bias=True, binary=True),
+        BatchNorm("bn0"),
+        Scale("sc0"),
+        Dropout("d0", 0.1),
+        Conv("b1", 70, 33, 3, 2, 1, bias=False, binary=True),
+        BatchNorm("bn1"),
+        Conv("b1b", 70, 33, 3, 2, 1, bias=True, binary=True, src="d0"),
+        Add("sum", ("bn1", "b1b")),
+        Dense("b2", 20, binary=True),
+        BatchNorm("bn2"),
+        Dense("b3", 12, bias=False, binary=True),
+        Dense("out", 4, binary=False)), "", "")
+
+
+def test_threshold_fold_awkward_scales_and_ties():
+    model = _fold_model()
+    t = {tt.name: tt.values.copy() for tt in weights.model_tensors(model, seed=2)}
+    rng = np.random.default_rng(3)
+    # b0: K = 45, so y is odd. Channel groups: scale 0 with bias 0 (value 0:
+    # all +1) and with bias -1 (all -1); negative scales; exact ties at y = -1.
+    t["b0.bias"][:] = rng.integers(-3, 4, 70).astype(np.float32)
+    t["b0.bias"][:10] = 1.0
+    s, b = t["bn0.scale"], t["bn0.bias"]
+    s[:5], b[:5] = 0.0, 0.0                    # scale 0, value exactly 0 -> +1
+    s[5:10], b[5:10] = 0.0, -1.0               # scale 0 -> all -1
+    s[10:30] = -rng.uniform(0.1, 2, 20)        # decreasing
+    s[30:40], b[30:40] = -0.5, 0.0             # ties: (y + b0) * -0.5 == 0 at y = -b0
+    t["sc0.scale"][:] = np.where(rng.random(70) < 0.3, -1, 1) * t["sc0.scale"]
+    t["sc0.scale"][40:45] = 0.0
+    t["bn2.scale"][:6] = 0.0
+    t["bn2.scale"][6:12] *= -1
+    t["bn2.bias"][:3] = 0.0
+    c, h, w = model.input_shape
+    x = rng.standard_normal((3, h, w, c)).astype(np.float32)
+    x[0, :4] = 0.0                             # sign(0) = +1 on the input
+    x[1, :, :3] = -0.0                         # and sign(-0.0) = +1 too
+    trace = {}
+    ref = numpy_forward(model, t, x, trace=trace)
+    for threads in (1, 2):
+        run = network.prepare(model, t, x, "net_bnnbench", threads)
+        _assert_matches(model, run, ref, trace)
+        folded = [n for n, k, _ in run.steps if k == "other"]
+        assert "d0" in folded and "bn2" in folded   # the two threshold steps
+    # the zero inputs really reached the kernel as +1
+    signs, y = run.inspect()["b0"]
+    assert (signs[0, :4] == 1).all() and (signs[1, :, :3] == 1).all()
+    ohwi = np.ascontiguousarray(t["b0.weight"].transpose(0, 2, 3, 1))
+    assert np.array_equal(y, numpy_conv(x, ohwi, 1, "same", binary=True))
+    # scale 0 / value 0 channels of bn0 feed b1 as +1, every pixel
+    signs_b1, _ = run.inspect()["b1"]
+    sc = t["sc0.scale"]
+    assert (signs_b1[..., :5][..., sc[:5] != 0] == 1).all()
+
+
+def test_threshold_table_directly():
+    # chain: (y + 1) * -0.5 + 0 ; y in [-3, 3]: value >= 0 <=> y <= -1
+    tt, flip = network._threshold([(None, np.array([1.0, 0.0, 0.0])),
+                                   (np.array([-0.5, 0.0, 2.0]), np.array([0.0, -1.0, 0.0]))],
+                                  3, 3)
+    y = np.arange(-3, 4)[:, None]
+    bits = (y >= tt) ^ flip
+    assert bits[:, 0].tolist() == [True, True, True, False, False, False, False]
+    assert bits[:, 1].tolist() == [False] * 7          # scale 0, bias -1
+    assert bits[:, 2].tolist() == [False] * 3 + [True] * 4   # 2y >= 0: y = 0 -> +1
+
+
+@pytest.mark.parametrize("x,engine,threads,message", [
+    (np.zeros((1, 32, 32, 3), np.float64), "net_bnnbench", 1, "must be a float32"),
+    (np.zeros((1, 3, 32, 32), np.float32), "net_bnnbench", 1, "must be NHWC [B, 32, 32, 3]"),
+    (np.zeros((32, 32, 3), np.float32), "net_bnnbench", 1, "must be NHWC"),
+    ([[0.0]], "net_bnnbench", 1, "must be a float32 numpy array, got list"),
+    (np.zeros((1, 32, 32, 3), np.float32), "net_lce", 1, "unknown network engine 'net_lce'"),
+    (np.zeros((1, 32, 32, 3), np.float32), "net_float", 0, "threads must be"),
+])
+def test_bad_arguments_are_one_line(x, engine, threads, message):
+    model = zoo.get_model("cntk-bnn")
+    with pytest.raises(BnnbenchError) as err:
+        network.prepare(model, weights.model_tensors(model), x, engine, threads)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_check_bound():
+    model = zoo.get_model("cntk-bnn")
+    ref = np.array([[1.0, 2.0, 3.0]])
+    assert network.check(model, ref + 1e-4, ref)[0]
+    assert not network.check(model, ref + 0.1, ref)[0]
+    assert not network.check(model, np.array([[1.0, 3.0, 2.0]]), ref)[0]
+
+
+def test_run_restores_the_blas_thread_count():
+    from threadpoolctl import threadpool_info
+    model, tensors, x, refs = _case("cntk-bnn")
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    network.prepare(model, tensors, x, "net_float", 1)()
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
