@@ -466,8 +466,6 @@ def comparison(long, hosts, emulated=()):
     if len(shapes) > 16:
         shapes = shapes[-16:]   # the largest; the table has every one
     present = [h for h in hosts if h in set(long["host"])]
-    width = 0.8 / max(1, len(present))
-    x = np.arange(len(shapes))
     out = []
     # One figure per method (rather than panels side by side) so each stays
     # legible at page width however many hosts and shapes there are.
@@ -478,52 +476,13 @@ def comparison(long, hosts, emulated=()):
             continue
         fig, (ax,) = _new(width=max(3.8, 0.22 * len(shapes) * len(present) + 1.3),
                           height=3.4, legend=1.9, bottom=0.95)
-        any_bad, drawn = False, []
-        for i, h in enumerate(present):
-            dh = d[d["host"] == h].set_index(SHAPE_COLS)
-            cells = [dh.loc[s] if s in dh.index else None for s in shapes]
-            y = np.array([np.nan if c is None else float(c["speedup"]) for c in cells])
-            lo = np.array([np.nan if c is None else float(c.get("speedup_low", np.nan))
-                           for c in cells])
-            hi = np.array([np.nan if c is None else float(c.get("speedup_high", np.nan))
-                           for c in cells])
-            bad = np.array([c is not None and c.get("shaky") == True for c in cells])  # noqa: E712
-            name = text(h, 24) + (" (emulated)" if h in emulated else "")
-            color = host_color(hosts.index(h) if h in hosts else i)
-            xs = x + (i - (len(present) - 1) / 2) * width
-            for j in range(len(shapes)):
-                if not np.isfinite(y[j]):
-                    continue
-                ax.bar(xs[j], y[j], width, color=color if not bad[j] else "none",
-                       edgecolor=color if bad[j] else ("#333" if h in emulated else "white"),
-                       linewidth=1.3 if bad[j] else 0.8,
-                       hatch="//" if h in emulated else None,
-                       label=name if j == int(np.nanargmax(np.isfinite(y))) else None,
-                       gid="not-a-result" if bad[j] else "result")
-            ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
-            if ok.any():
-                ax.errorbar(xs[ok], y[ok], yerr=[np.clip(y[ok] - lo[ok], 0, None),
-                                                 np.clip(hi[ok] - y[ok], 0, None)],
-                            fmt="none", ecolor="#333", elinewidth=0.8, capsize=1.5)
-            any_bad |= bool(bad.any())
-            drawn.append((h in emulated, xs, y, np.where(ok, hi, y), bad))
+        drawn = [_host_bars(ax, d, h, i, shapes, present, hosts, emulated)
+                 for i, h in enumerate(present)]
+        any_bad = any(bool(bad.any()) for _, _, _, _, bad in drawn)
         top = _bar_scale(drawn)
-        if top:
-            # Real devices' results set the scale; a taller bar (an emulator,
-            # or a figure that is not a result) is cut at the top and
-            # labelled with its value.
-            ax.set_ylim(0, top)
-            for _, xs, y, _, _ in drawn:
-                for xj, yj in zip(xs, y):
-                    if np.isfinite(yj) and yj > top:
-                        # Upright along the bar, so neighbours' labels never collide.
-                        ax.annotate(f"{sig_text(yj)}↑", (xj, top), xytext=(0, -3),
-                                    textcoords="offset points", ha="center", va="top",
-                                    rotation=90, fontsize=7, color="#333",
-                                    bbox=dict(boxstyle="square,pad=0.1", fc="white",
-                                              ec="none", alpha=0.8))
+        _cut_tall_bars(ax, drawn, top)
         ax.axhline(1, color="#333", lw=0.8, ls=":")
-        ax.set_xticks(x)
+        ax.set_xticks(np.arange(len(shapes)))
         ax.set_xticklabels([_short_shape(s, shapes) for s in shapes], fontsize=8)
         ax.set_ylabel("speedup over own float_blas (×)")
         ax.grid(True, axis="y", alpha=0.3)
@@ -532,20 +491,69 @@ def comparison(long, hosts, emulated=()):
         _legend(fig, [ax])
         fit_ticklabels(fig, ax.xaxis)
         threads = "1 thread" if level == "1" else "all threads"
-        caption = ("Bars are ratios inside each host's own run: compare heights, not raw "
-                   "times. Whiskers: 95 % interval. Dotted line: as fast as float_blas. Only "
-                   "shapes two or more hosts measured.")
-        if any_bad:
-            caption += (" Hollow bars are not results: noisy on either side, timed on a busy "
-                        "host, or suspect.")
-        if set(emulated) & set(present):
-            caption += " Hatched: an emulated host."
-        if any(np.nanmax(np.append(y, 0)) > top for _, _, y, _, _ in drawn if top):
-            caption += (" The real devices' results set the scale; a bar above it is cut and "
-                        "labelled with its value.")
         out.append(_figure(f"{m} ({threads}): speedup over each host's own float_blas", fig,
-                           caption))
+                           _comparison_caption(drawn, top, any_bad, set(emulated) & set(present))))
     return out
+
+
+def _host_bars(ax, d, h, i, shapes, present, hosts, emulated):
+    """One host's bars and whiskers; returns (emulated, xs, y, whisker tops, not-a-result)."""
+    width = 0.8 / max(1, len(present))
+    dh = d[d["host"] == h].set_index(SHAPE_COLS)
+    cells = [dh.loc[s] if s in dh.index else None for s in shapes]
+    y = np.array([np.nan if c is None else float(c["speedup"]) for c in cells])
+    lo = np.array([np.nan if c is None else float(c.get("speedup_low", np.nan)) for c in cells])
+    hi = np.array([np.nan if c is None else float(c.get("speedup_high", np.nan)) for c in cells])
+    bad = np.array([c is not None and c.get("shaky") == True for c in cells])  # noqa: E712
+    name = text(h, 24) + (" (emulated)" if h in emulated else "")
+    color = host_color(hosts.index(h) if h in hosts else i)
+    xs = np.arange(len(shapes)) + (i - (len(present) - 1) / 2) * width
+    for j in range(len(shapes)):
+        if not np.isfinite(y[j]):
+            continue
+        ax.bar(xs[j], y[j], width, color=color if not bad[j] else "none",
+               edgecolor=color if bad[j] else ("#333" if h in emulated else "white"),
+               linewidth=1.3 if bad[j] else 0.8, hatch="//" if h in emulated else None,
+               label=name if j == int(np.nanargmax(np.isfinite(y))) else None,
+               gid="not-a-result" if bad[j] else "result")
+    ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
+    if ok.any():
+        ax.errorbar(xs[ok], y[ok], yerr=[np.clip(y[ok] - lo[ok], 0, None),
+                                         np.clip(hi[ok] - y[ok], 0, None)],
+                    fmt="none", ecolor="#333", elinewidth=0.8, capsize=1.5)
+    return h in emulated, xs, y, np.where(ok, hi, y), bad
+
+
+def _cut_tall_bars(ax, drawn, top):
+    """Real devices' results set the scale; a taller bar (an emulator, or a
+    figure that is not a result) is cut at the top and labelled with its value."""
+    if not top:
+        return
+    ax.set_ylim(0, top)
+    for _, xs, y, _, _ in drawn:
+        for xj, yj in zip(xs, y):
+            if np.isfinite(yj) and yj > top:
+                # Upright along the bar, so neighbours' labels never collide.
+                ax.annotate(f"{sig_text(yj)}↑", (xj, top), xytext=(0, -3),
+                            textcoords="offset points", ha="center", va="top", rotation=90,
+                            fontsize=7, color="#333",
+                            bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
+                                      alpha=0.8))
+
+
+def _comparison_caption(drawn, top, any_bad, any_emulated):
+    caption = ("Bars are ratios inside each host's own run: compare heights, not raw "
+               "times. Whiskers: 95 % interval. Dotted line: as fast as float_blas. Only "
+               "shapes two or more hosts measured.")
+    if any_bad:
+        caption += (" Hollow bars are not results: noisy on either side, timed on a busy "
+                    "host, or suspect.")
+    if any_emulated:
+        caption += " Hatched: an emulated host."
+    if top and any(np.nanmax(np.append(y, 0)) > top for _, _, y, _, _ in drawn):
+        caption += (" The real devices' results set the scale; a bar above it is cut and "
+                    "labelled with its value.")
+    return caption
 
 
 def _bar_scale(drawn):
