@@ -74,9 +74,10 @@ $(PEERS_STAMP): $(KERNEL_SOURCES)
 	$(PEERS_BIN)/python -m pip install --quiet -e '.[test,peers]'
 	@touch $@
 
-# The GEMM sweep and the layer sweep (with the peer engines where the extra
-# is installed) each add a run file to results/; the report then covers every run
-# there (copy other devices' results/ in to compare them) and says where it is.
+# The GEMM sweep, the layer sweep and one small whole-network sweep (with the
+# peer engines where the extra is installed) each add a run file to results/;
+# the report then covers every run there (copy other devices' results/ in to
+# compare them) and says where it is.
 ifeq ($(PEERS),1)
 LAYER_BIN := $(PEERS_BIN)
 run: $(PEERS_STAMP)
@@ -86,6 +87,7 @@ endif
 run: $(STAMP)
 	$(BIN)/bnnbench sweep
 	$(LAYER_BIN)/bnnbench sweep --level conv
+	$(LAYER_BIN)/bnnbench sweep --level model --models cntk-bnn,bmxnet-resnet18-cifar10 --threads 1
 	$(BIN)/bnnbench report results --out reports
 
 verify: $(STAMP)

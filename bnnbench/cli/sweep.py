@@ -7,14 +7,20 @@ from ..errors import BnnbenchError
 from ..measure import hostinfo, hostload, levels, probe, trust
 from ..measure.sweep import check_memory, plan, run_steps
 from ..methods import layer_shapes, shapes
+from ..models import zoo
 from ..progress import Progress
-from ..report.terminal import format_table, layer_table, sweep_table
+from ..report.terminal import format_table, layer_table, network_table, sweep_table
 from ..runs.writer import RunWriter, new_run
 from ..runs.frame import runs_to_frame
 from .interrupt import keep_rows_on_interrupt
 from .options import add_format, int_list, non_negative_float, positive_int, seed, thread_list
 
 REPEAT = 10
+# The model level's defaults: the CIFAR-10 binary networks people deploy
+# small, and Bi-Real Net 18 at ImageNet size; one image at a time, as a
+# deployed model answers.
+NET_MODELS = ("cntk-bnn", "cntk-resnet", "bmxnet-resnet18-cifar10", "birealnet18")
+NET_BATCH = 1
 QUICK = {"channels": shapes.QUICK_CHANNELS, "batch": shapes.QUICK_BATCH,
          "min_time": 0.05, "repeat": 3}
 
@@ -35,14 +41,20 @@ def register(sub):
                    help="filters = M (default: 64)")
     p.add_argument("--kernel", type=int_list, default=shapes.DEFAULT_KERNEL, metavar="LIST",
                    help="kernel size k for k x k windows (default: 5)")
-    p.add_argument("--batch", type=positive_int, default=None,
-                   help=f"images per batch (default: {shapes.DEFAULT_BATCH})")
+    p.add_argument("--batch", type=int_list, default=None, metavar="LIST",
+                   help=f"images per batch (default: {shapes.DEFAULT_BATCH}; at --level model "
+                        f"{NET_BATCH}, and a list there times each batch size)")
     p.add_argument("--out-size", type=positive_int, default=shapes.DEFAULT_OUT_SIZE,
                    help=f"output height = width (default: {shapes.DEFAULT_OUT_SIZE})")
     p.add_argument("--level", type=parse_levels, default=("gemm",), metavar="LIST",
                    help="gemm (convolutions lowered to GEMM, the default), conv (whole "
                         "layers from the float NHWC feature map, with peer engines when "
-                        "installed), or gemm,conv")
+                        "installed), model (whole networks of the model zoo: bnnbench's "
+                        "runtime, its float twin, and LCE and TF Lite when installed), or a "
+                        "list such as gemm,conv")
+    p.add_argument("--models", type=model_list, default=None, metavar="LIST",
+                   help=f"model level: models to run whole (default: {','.join(NET_MODELS)}; "
+                        f"all: {','.join(zoo.MODELS)})")
     p.add_argument("--stride", type=positive_int, default=1,
                    help="layer level: stride of the window (default: 1)")
     p.add_argument("--padding", choices=layer_shapes.PADDINGS, default="valid",
@@ -88,6 +100,15 @@ def _pick(value, quick, key, default):
     return QUICK[key] if quick else default
 
 
+def model_list(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in zoo.MODELS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown model {', '.join(bad) or text!r}; models: "
+                                         f"{', '.join(zoo.MODELS)}")
+    return tuple(dict.fromkeys(names))
+
+
 def parse_levels(text):
     names = [n.strip() for n in text.split(",") if n.strip()]
     bad = [n for n in names if n not in levels.LEVELS]
@@ -119,7 +140,7 @@ def parse_methods(text, chosen_levels=(levels.GEMM,)):
 
 def _layer_grid(args, channels, batch):
     if args.preset == "dabnn":
-        return layer_shapes.dabnn_grid(args.batch or 1)
+        return layer_shapes.dabnn_grid(args.batch[0] if args.batch else 1)
     return layer_shapes.grid(channels, args.filters, args.kernel, batch, args.out_size,
                             args.stride, args.padding)
 
@@ -139,7 +160,9 @@ def wait_for_quiet(seconds, progress, command):
 
 def run(args):
     channels = _pick(args.channels, args.quick, "channels", shapes.DEFAULT_CHANNELS)
-    batch = _pick(args.batch, args.quick, "batch", shapes.DEFAULT_BATCH)
+    if args.batch and len(args.batch) > 1 and set(args.level) - {levels.MODEL.name}:
+        raise BnnbenchError("--batch takes one value at the gemm and conv levels")
+    batch = _pick(args.batch and args.batch[0], args.quick, "batch", shapes.DEFAULT_BATCH)
     min_time = _pick(args.min_time, args.quick, "min_time", 0.5)
     repeat = _pick(args.repeat, args.quick, "repeat", REPEAT)
     threads = args.threads or tuple(hostinfo.default_threads())
@@ -149,8 +172,10 @@ def run(args):
     for level in chosen:
         if level is levels.GEMM:
             grid = shapes.grid(channels, args.filters, args.kernel, batch, args.out_size)
-        else:
+        elif level is levels.CONV:
             grid = _layer_grid(args, channels, batch)
+        else:
+            grid = levels.net_grid(args.models or NET_MODELS, args.batch or (NET_BATCH,))
         check_memory(grid, level)
         if methods[level.name]:
             work.append((level, plan(grid, methods[level.name], threads, level)))
@@ -160,13 +185,17 @@ def run(args):
                 "threads": list(threads), "methods": [m for ms in methods.values() for m in ms],
                 "min_time": min_time, "repeat": repeat, "seed": args.seed, "quick": args.quick,
                 "level": list(args.level), "stride": args.stride, "padding": args.padding,
+                "models": list(args.models or NET_MODELS) if levels.MODEL.name in args.level
+                else None,
                 "preset": args.preset}
     host = hostinfo.fingerprint(args.label)
     writer = RunWriter(new_run("sweep", host, settings), args.out)
     progress = Progress(len(steps), quiet=args.quiet)
     with keep_rows_on_interrupt("sweep", writer, progress):
         evidence = wait_for_quiet(args.wait_quiet, progress, "sweep")
-        if args.probe if args.probe is not None else not args.quick:
+        wants_probe = args.probe if args.probe is not None else not args.quick
+        # Whole networks have no roofline: a model-only run needs no probe.
+        if wants_probe and any(level.roofline for level, _ in work):
             if not args.quiet:
                 print("bnnbench sweep: probing this host's peaks ...", file=sys.stderr)
             host["probe"] = probe.checked_probe(threads)
@@ -190,10 +219,11 @@ def run(args):
     print(line, file=sys.stderr)
     if failed:
         for row in failed:
+            where = (f"model={row['model']} batch={row['batch']}" if "model" in row
+                     else f"M={row['M']} N={row['N']} K={row['K']}")
             print(f"bnnbench sweep: error: {row['level']} {row['method']} "
-                  f"threads={row['threads']} M={row['M']} N={row['N']} K={row['K']} "
-                  f"gave a wrong result (max error {row['max_abs_error']:g}); not timed",
-                  file=sys.stderr)
+                  f"threads={row['threads']} {where} gave a wrong result (max error "
+                  f"{row['max_abs_error']:g}); not timed", file=sys.stderr)
         return 1
     return 0
 
@@ -210,4 +240,9 @@ def _tables(df):
     if not layers.empty:
         parts.append(f"whole layers (speedups over {levels.CONV.baseline} and the best float "
                      f"layer method, same run and threads):\n" + format_table(layer_table(layers)))
+    nets = df[df["level"] == levels.MODEL.name]
+    if not nets.empty:
+        parts.append(f"whole networks (ms per image; speedups over {levels.MODEL.baseline}, "
+                     f"the best float engine and LCE, same run and threads):\n"
+                     + format_table(network_table(nets)))
     return "\n\n".join(parts)

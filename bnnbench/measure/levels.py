@@ -10,14 +10,15 @@ compare, the asv suites and the CLI all read this one vocabulary; a new
 level is a new entry here, not a copy of the others.
 """
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
 from .. import limits
 from ..errors import BnnbenchError
-from ..methods import conv, kernels
+from ..methods import conv, kernels, peers
 from ..methods.verify import GemmCheck, LayerCheck
+from ..models import network, numpy_net, weights, zoo
 
 # Columns that name a GEMM shape in a row; a layer adds its geometry.
 GEMM_SHAPE_KEYS = ("channels", "filters", "kernel", "batch", "out_size", "M", "N", "K")
@@ -45,6 +46,7 @@ class Level:
     check: Callable                # (operands, seed) -> object with check(name, out)
     shape_bytes: Callable          # shape -> peak bytes of one shape's steps
     row_fields: Callable = lambda shape, name: {}
+    roofline: bool = True          # rows have a share of a probed peak (not whole networks)
 
     @property
     def by_name(self):
@@ -132,8 +134,155 @@ CONV = Level(
     row_fields=layer_row_fields)
 
 
-LEVELS = {level.name: level for level in (GEMM, CONV)}
+# ------------------------------------------------------------------ whole networks
+
+@dataclass(frozen=True)
+class NetMethod:
+    name: str
+    kind: str                 # "xnor": a binary network; "float": its float twin
+    parallel: bool
+    engine: Optional[str]     # None: bnnbench's runtime; else a peer engine
+    description: str
+
+
+NET_METHODS = (
+    NetMethod("net_float", "float", True, None,
+              "the float twin on bnnbench's runtime: im2col + the platform BLAS"),
+    NetMethod("net_bnnbench", "xnor", True, None,
+              "bnnbench's runtime: binary layers on the xnor kernels, packed bits between them"),
+    NetMethod("net_lce", "xnor", True, "networks",
+              "the Larq model converted by Larq Compute Engine, in its interpreter"),
+    NetMethod("net_tflite_float", "float", True, "networks",
+              "the float twin converted to TF Lite, XNNPACK"),
+)
+
+
+def _net_unavailable():
+    reasons = {}
+    for m in NET_METHODS:
+        if m.engine:
+            try:
+                reason = peers.missing(m.engine)
+            except (KeyError, AttributeError, ImportError):   # TEMPORARY until the peers land
+                reason = "the network peers are not in this build"
+            if reason:
+                reasons[m.name] = reason
+    return reasons
+
+
+def net_method(name):
+    by_name = {m.name: m for m in NET_METHODS}
+    if name not in by_name:
+        raise BnnbenchError(f"unknown network engine {name!r}; engines: "
+                            f"{', '.join(by_name)}")
+    reason = _net_unavailable().get(name)
+    if reason:
+        raise BnnbenchError(f"network engine {name!r} is not available: {reason}")
+    return by_name[name]
+
+
+@dataclass(frozen=True, order=True)
+class NetShape:
+    """One model at one batch size: the model level's shape."""
+    model: str
+    batch: int
+
+    @property
+    def spec(self):
+        return zoo.get_model(self.model)
+
+    @property
+    def ops(self):
+        """2 ops per MAC, float and binary alike (as the other levels count)."""
+        s = zoo.summarize(self.spec)
+        return 2 * (s["float_macs"] + s["binary_macs"]) * self.batch
+
+    def fields(self):
+        s = zoo.summarize(self.spec)
+        c, h, w = self.spec.input_shape
+        macs = s["float_macs"] + s["binary_macs"]
+        return {"model": self.model, "batch": self.batch, "channels": c, "height": h,
+                "width": w, "params": s["params"], "float_bytes": s["float_bytes"],
+                "packed_bytes": s["binary_bytes"],
+                "binary_mac_share": s["binary_macs"] / macs if macs else None}
+
+    def describe(self):
+        c, h, w = self.spec.input_shape
+        return f"model {self.model}, batch {self.batch} of {h}x{w}x{c}"
+
+
+def net_grid(models, batches):
+    return [NetShape(zoo.get_model(m).name, b) for m in models for b in batches]
+
+
+def net_operands(shape, seed):
+    model = shape.spec
+    c, h, w = model.input_shape
+    rng = np.random.default_rng(limits.check_seed(seed))
+    x = rng.standard_normal((shape.batch, h, w, c), dtype=np.float32)
+    return model, weights.model_tensors(model, seed), x
+
+
+def net_prepare(name, operands, threads):
+    model, tensors, x = operands
+    if net_method(name).engine:
+        from ..methods.peers import networks   # TensorFlow only when a peer is asked for
+        return networks.prepare_net(name, model, tensors, x, threads)
+    return network.prepare(model, tensors, x, engine=name, threads=threads)
+
+
+class NetCheck:
+    """Each engine's logits against the plain numpy network on the same
+    weights and input. bnnbench's runtime within network.check's bound (its
+    binary layers are exact integers); a peer engine folds batch norm in
+    float32, so a binary activation next to its threshold may flip: it must
+    pick the same class for every image (top-1 agreement), and the largest
+    logit difference is kept as the row's max_abs_error."""
+
+    def __init__(self, model, tensors, x, seed=0):
+        self.model, self.tensors, self.x = model, tensors, x
+        self._refs = {}
+
+    def ref(self, float_twin):
+        if float_twin not in self._refs:
+            self._refs[float_twin] = numpy_net.numpy_forward(self.model, self.tensors, self.x,
+                                                             float_twin=float_twin)
+        return self._refs[float_twin]
+
+    def check(self, name, out):
+        method = net_method(name)
+        ref = self.ref(method.kind == "float")
+        if out.shape != ref.shape:
+            return False, float("inf")
+        err = float(np.max(np.abs(out.astype(np.float64) - ref), initial=0))
+        if method.engine is None:
+                    return network.check(self.model, out, ref)[0], err
+        return bool(np.array_equal(out.argmax(axis=1), ref.argmax(axis=1))), err
+
+
+def net_bytes(shape):
+    """Peak bytes of one network's steps: parameters (as floats, packed, and
+    in the reference) and every layer's activations (float32 in the
+    runtime, float64 twice in the references) for the batch."""
+    infos = zoo.resolve(shape.spec)
+    params = sum(i.params for i in infos)
+    acts = sum(int(np.prod(i.out_shape)) for i in infos) * shape.batch
+    return 16 * params + (4 + 16) * acts
+
+
+MODEL = Level(
+    name="model", title="whole networks", all_methods=NET_METHODS,
+    methods=tuple(m.name for m in NET_METHODS if m.name not in _net_unavailable()),
+    lookup=net_method, baseline="net_float", headline=("net_bnnbench",), profile_defaults=(),
+    shape_keys=("model", "batch", "channels", "height", "width"),
+    blas_methods=frozenset({"net_float"}), make_operands=net_operands, prepare=net_prepare,
+    check=lambda ops, seed: NetCheck(*ops, seed=seed), shape_bytes=net_bytes, roofline=False)
+
+
+LEVELS = {level.name: level for level in (GEMM, CONV, MODEL)}
 BASELINES = {name: level.baseline for name, level in LEVELS.items()}
+# Columns naming a shape at any level, for frames that hold several levels.
+ALL_SHAPE_KEYS = tuple(dict.fromkeys(k for level in LEVELS.values() for k in level.shape_keys))
 # Every method of every level in registry order: how tables sort methods.
 METHOD_ORDER = {m.name: i for i, m in enumerate(m for level in LEVELS.values()
                                                  for m in level.all_methods)}

@@ -6,6 +6,7 @@ timed, all steps of one shape in turns. Rows go to the RunWriter as soon as
 their shape is timed, so an interrupted sweep keeps every finished shape.
 """
 import time
+from dataclasses import dataclass
 from itertools import groupby
 
 from .. import limits
@@ -54,8 +55,7 @@ def _check_steps(level, shape, steps, operands, ref, progress):
     for threads, name in steps:
         method = level.by_name[name]
         if progress:
-            progress.step(f"{name} threads={threads} channels={shape.channels} "
-                          f"filters={shape.filters} kernel={shape.kernel}")
+            progress.step(f"{name} threads={threads} {shape.describe()}")
         run = level.prepare(name, operands, threads)
         with kernels.blas_threads(threads):
             ok, err = ref.check(name, run())
@@ -63,8 +63,74 @@ def _check_steps(level, shape, steps, operands, ref, progress):
                          **shape.fields(), ops=shape.ops, verified=ok, max_abs_error=err,
                          held_bytes=getattr(run, "held_bytes", None),
                          **level.row_fields(shape, name)))
+        if getattr(run, "deployed_bytes", None) is not None:
+            rows[-1]["deployed_bytes"] = run.deployed_bytes
         runs.append(run if ok else None)
     return rows, runs
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One call timed in a shape's turns: a row's own call, a named part of
+    it (a float layer's im2col), one layer of a network (the per-layer
+    breakdown), or the probe loop that bounds rows of a kind and thread count."""
+    role: str          # "row", "part", "layer" or "ceiling"
+    row: int           # index of the row it belongs to (-1 for a ceiling)
+    name: str          # part or layer name, or the ceiling's kind
+    fn: object
+    turn: tuple        # (threads, method) the turn pins the BLAS for
+    extra: object = None   # a layer's kind; a ceiling's ops per call
+
+
+def _calls(level, shape_steps, runs, timed, peaks):
+    calls = [_Call("row", i, "", runs[i], shape_steps[i]) for i in timed]
+    for i in timed:
+        # A run may name parts of itself (a float layer's im2col), stored as
+        # shares of the row's time; a network names its layers.
+        calls += [_Call("part", i, part, fn, shape_steps[i])
+                  for part, fn in getattr(runs[i], "parts", {}).items()]
+        calls += [_Call("layer", i, name, fn, shape_steps[i], kind)
+                  for name, kind, fn in getattr(runs[i], "steps", ())]
+    if level.roofline:
+        # With a probe, the loops that bound the rows are timed in the same
+        # turns too, so each row's share of its peak compares two medians
+        # taken under the same host conditions (probe.CEILINGS).
+        kinds = sorted({(level.by_name[shape_steps[i][1]].kind, shape_steps[i][0])
+                        for i in timed})
+        for kind, threads in kinds:
+            call = probe.ceiling_call(kind, threads, peaks)
+            if call:
+                calls.append(_Call("ceiling", -1, kind, call[0], (threads, f"ceiling:{kind}"),
+                                   call[1]))
+    return calls
+
+
+def _store(rows, calls, timings, shape):
+    """Each timed call's median where it belongs: a row's statistics, its
+    parts' shares, its layers' breakdown, and the ceilings of its kind."""
+    ceilings = {}
+    for call, timing in zip(calls, timings):
+        stats = timing.stats()
+        row = rows[call.row] if call.row >= 0 else None
+        if call.role == "row":
+            row.update(stats)
+            row["gops"] = throughput(shape, row["median_s"])
+        elif call.role == "part":
+            row[f"{call.name}_s"] = stats["median_s"]
+            row[f"{call.name}_share"] = (stats["median_s"] / row["median_s"]
+                                         if row["median_s"] else None)
+        elif call.role == "layer":
+            row.setdefault("layers", []).append(
+                {"layer": call.name, "type": call.extra, "median_s": stats["median_s"]})
+        else:
+            ceilings[(call.name, call.turn[0])] = call.extra / stats["median_s"] / 1e9
+    for row in rows:
+        layers = row.get("layers")
+        if layers:
+            total = sum(layer["median_s"] for layer in layers)
+            outside = sum(layer["median_s"] for layer in layers if layer["type"] != "binary")
+            row["outside_binary_share"] = outside / total if total else None
+    return ceilings
 
 
 class _Turns:
@@ -157,51 +223,30 @@ def run_steps(steps, writer, min_time, repeat, seed=0, progress=None, peaks=None
         rows, runs = _check_steps(level, shape, shape_steps, operands,
                                   level.check(operands, seed), progress)
         timed = [i for i, run in enumerate(runs) if run]
-        # A run may name parts of itself (a float layer's im2col): they are
-        # timed in the same turns and stored as shares of the row's time.
-        parts = [(i, part, fn) for i in timed
-                 for part, fn in getattr(runs[i], "parts", {}).items()]
-        # With a probe, the loops that bound the rows are timed in the same
-        # turns too, so each row's share of its peak compares two medians
-        # taken under the same host conditions (probe.CEILINGS).
-        kinds = sorted({(level.by_name[shape_steps[i][1]].kind, shape_steps[i][0])
-                        for i in timed})
-        ceilings = [(kind, threads, *call) for kind, threads in kinds
-                    for call in [probe.ceiling_call(kind, threads, peaks)] if call]
-        calls = ([runs[i] for i in timed] + [fn for _, _, fn in parts]
-                 + [fn for _, _, fn, _ in ceilings])
-        turns = _Turns([shape_steps[i] for i in timed] + [shape_steps[i] for i, _, _ in parts]
-                       + [(threads, f"ceiling:{kind}") for kind, threads, _, _ in ceilings],
-                       level.blas_methods)
+        calls = _calls(level, shape_steps, runs, timed, peaks)
+        turns = _Turns([call.turn for call in calls], level.blas_methods)
         if progress and timed:
             progress.note(f"timing {len(timed)} rows of {shape.describe()} in turns")
         checks_load = monitor.since(before)
         start = monitor.snapshot()
         try:
-            timings = measure_interleaved(calls, min_time=min_time, repeat=repeat,
-                                          before=turns) if timed else []
+            timings = measure_interleaved([call.fn for call in calls], min_time=min_time,
+                                          repeat=repeat, before=turns) if timed else []
         finally:
             turns.close()
         shape_load = monitor.since(start)
         # What ran beside the checks, just before timing: context for a reader,
         # while only the load during timing marks rows busy.
         shape_load["other_cores_before"] = checks_load["other_cores"]
-        del runs, calls
-        for i, timing in zip(timed, timings):
-            rows[i].update(timing.stats())
-            rows[i]["gops"] = throughput(shape, rows[i]["median_s"])
-        for (i, part, _), timing in zip(parts, timings[len(timed):]):
-            part_s = timing.stats()["median_s"]
-            rows[i][f"{part}_s"] = part_s
-            rows[i][f"{part}_share"] = part_s / rows[i]["median_s"] if rows[i]["median_s"] else None
-        ceiling_gops = {(kind, threads): ops / timing.stats()["median_s"] / 1e9
-                        for (kind, threads, _, ops), timing
-                        in zip(ceilings, timings[len(timed) + len(parts):])}
-        for i in timed:
-            rows[i]["ceiling_gops"] = ceiling_gops.get((rows[i]["kind"], rows[i]["threads"]))
-        _check_peaks([rows[i] for i in timed], writer, peaks, progress)
-        for i in timed:
-            rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)
+        del runs
+        ceiling_gops = _store(rows, calls, timings, shape)
+        del calls
+        if level.roofline:
+            for i in timed:
+                rows[i]["ceiling_gops"] = ceiling_gops.get((rows[i]["kind"], rows[i]["threads"]))
+            _check_peaks([rows[i] for i in timed], writer, peaks, progress)
+            for i in timed:
+                rows[i]["peak_fraction"] = peak_fraction(rows[i], peaks)
         busy = hostload.is_busy(shape_load)
         trust.annotate_shape(rows, shape_load, busy,
                              peak_trusted=not (peaks or {}).get("unreliable"),

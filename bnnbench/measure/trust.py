@@ -163,34 +163,38 @@ def annotate_shape(rows, load=None, busy=False, peak_trusted=True,
 # --------------------------------------------------------------- the verdict
 
 def _shape_words(row):
-    if "layer" in row:
+    if row.get("layer") is not None:
         return f"layer {row['layer']} of {row.get('model')}"
+    if row.get("level") == levels.MODEL.name:
+        return f"{row.get('model')}, batch {row.get('batch')}"
     return f"{row['channels']} channels"
 
 
 def headline(rows):
-    """The run's answer in words: the binary GEMM's (or, in a layer-level
-    run, the binary layer's) speedup at the largest shape the run timed, on
-    1 thread, with its interval; the first of the level's headline methods there
-    whose speedup is a result, else the first one with why it is not. None
-    if no such row has a speedup."""
+    """The run's answer in words: the binary method's speedup over its
+    level's baseline at the largest shape the run timed, on 1 thread, with
+    its interval; the first of the level's headline methods there whose
+    speedup is a result, else the first one with why it is not. None if no
+    such row has a speedup."""
     ok = [r for r in rows if r.get("verified") and r.get("median_s")]
     for level in levels.LEVELS.values():
-        text = _headline(ok, level.baseline, level.headline)
+        text = _headline([r for r in ok if r.get("level", "gemm") == level.name], level)
         if text:
             return text
     return None
 
 
-def _headline(ok, baseline, methods):
+def _headline(ok, level):
+    baseline, methods = level.baseline, level.headline
+
     def dims(r):
-        return (r["M"], r["N"], r["K"])
+        return tuple(r.get(k) for k in level.shape_keys)
     base = {dims(r): r for r in ok if r["method"] == baseline and r["threads"] == 1}
     cand = [r for r in ok if r["method"] in methods and r["threads"] == 1 and dims(r) in base]
     if not cand:
         return None
-    size = max(r["M"] * r["N"] * r["K"] for r in cand)
-    row = min((r for r in cand if r["M"] * r["N"] * r["K"] == size),
+    size = max(r["ops"] if r.get("ops") else 0 for r in cand)
+    row = min((r for r in cand if (r["ops"] if r.get("ops") else 0) == size),
               key=lambda r: (row_is_shaky(r), methods.index(r["method"])))
     speedup = base[dims(row)]["median_s"] / row["median_s"]
     low, high = row.get("speedup_low"), row.get("speedup_high")

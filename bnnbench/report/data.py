@@ -198,16 +198,18 @@ LAYER_INT_COLUMNS = ("channels", "filters", "kernel", "batch", "out_size", "M", 
 
 
 def split(frame):
-    """(GEMM rows, layer rows) of one sweep run's frame; rows without a level
-    are GEMM rows (files from before the layer level)."""
+    """(GEMM rows, layer rows, network rows) of one sweep run's frame; rows
+    without a level are GEMM rows (files from before the layer level)."""
     if "level" not in frame:
-        return frame, frame.iloc[0:0]
+        return frame, frame.iloc[0:0], frame.iloc[0:0]
     is_layer = frame["level"] == levels.CONV.name
-    layer = frame[is_layer].copy()
-    for col in LAYER_INT_COLUMNS:   # whole numbers again where GEMM rows widened them
-        if col in layer and layer[col].notna().all():
-            layer[col] = layer[col].astype("int64")
-    return frame[~is_layer].copy(), layer
+    is_net = frame["level"] == levels.MODEL.name
+    layer, net = frame[is_layer].copy(), frame[is_net].copy()
+    for part in (layer, net):
+        for col in LAYER_INT_COLUMNS:   # whole numbers again where GEMM rows widened them
+            if col in part and part[col].notna().all():
+                part[col] = part[col].astype("int64")
+    return frame[~(is_layer | is_net)].copy(), layer, net
 
 
 def _clean_sweep(df):
@@ -314,6 +316,7 @@ def _drop_peaks_of_unreliable_probe(df, rt):
 # the sweep's shape and thread count): the newest run of each is shown.
 OTHER_KEYS = {
     "profile": ["model", "layer", "batch", "threads"],
+    "network": ["model", "batch", "threads"],
     "accuracy": lambda df: sorted(c for c in df.columns if c.startswith("setting_"))
     + ["network", "evaluation"],
     # asv: every commit is shown (a history is the point), so no key here.
@@ -487,41 +490,43 @@ def _runs_table(runs, used, all_runs):
     return df.sort_values(["host", "kind", "started_at"]).reset_index(drop=True)
 
 
-def load(paths, all_runs=False):
-    """Read every run under `paths` into a Dataset; never raises for a bad file."""
-    runs, skipped, not_runs = read_runs(paths)
-    notes = []
-    if not_runs:
-        notes.append(f"Not runs, so not read: {len(not_runs)} host file(s) (bnnbench host "
-                     f"output, e.g. from bnnbench fleet run --host-probe): "
-                     f"{', '.join(os.path.basename(p) for p in not_runs)}.")
-    frames = {}
-    good = []
-    run_trusts = {}
+def _frames_by_kind(runs, skipped):
+    """(runs that could be read, {kind: [frames]}, {run_id: RunTrust}).
+
+    A sweep run's whole layers and whole networks become frames of their own
+    ("layer", "network"), each with the speedups taken inside the run; its
+    GEMM rows are cleaned and marked shaky. A run whose rows cannot be read
+    (valid by the schema, unusable all the same) is skipped with its reason."""
+    frames, good, trusts = {}, [], {}
     for run in runs:
         try:
             rt = run_trust(run)
             frame = _run_frame(run)
             if run["kind"] == "sweep" and not frame.empty:
-                frame, layer = split(frame)   # whole-layer rows: their own section
+                frame, layer, net = split(frame)
                 if not layer.empty:
                     frames.setdefault("layer", []).append(add_speedups(layer))
+                if not net.empty:
+                    frames.setdefault("network", []).append(add_speedups(net))
                 if not frame.empty:
                     frame = mark_shaky(add_speedups(_clean_sweep(frame)))
                     frame = _drop_peaks_of_unreliable_probe(frame, rt)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            # Valid by the schema yet still unusable (e.g. a column of mixed types).
             _skip(skipped, run["_path"], f"rows could not be read ({type(exc).__name__}: "
                                          f"{str(exc)[:80]})")
             continue
         good.append(run)
-        run_trusts[run["run_id"]] = rt
+        trusts[run["run_id"]] = rt
         if not frame.empty:
             frames.setdefault(run["kind"], []).append(frame)
-    runs = good
+    return good, frames, trusts
+
+
+def _select_other(frames, all_runs, used, notes):
+    """Every kind but the GEMM sweep as one frame each, with its speedups,
+    and (unless all_runs) the newest run of each configuration on a host."""
     other = {kind: pd.concat(f, ignore_index=True) for kind, f in frames.items()
              if kind != "sweep"}
-    used = {}
     if "profile" in other:
         other["profile"] = mark_shaky(profile_speedups(_clean_profile(other["profile"])),
                                       PROFILE_GROUP)
@@ -538,6 +543,12 @@ def load(paths, all_runs=False):
         if df["run_id"].nunique() > len(kind_used):
             notes.append(f"Several {kind} runs of the same configuration on one host: the "
                          f"newest is shown (the runs table says which); --all-runs shows all.")
+    return other
+
+
+def _select_sweep(frames, all_runs, used, notes):
+    """(every GEMM row, the rows shown): the newest run of each method,
+    shape and thread count per host, or with all_runs the median over runs."""
     sweep_all = (pd.concat(frames["sweep"], ignore_index=True) if "sweep" in frames
                  else pd.DataFrame(columns=["host_label", "method", "run_id"] + GROUP))
     if all_runs:
@@ -545,29 +556,55 @@ def load(paths, all_runs=False):
         if not sweep.empty:
             notes.append("Every run of a host is aggregated (--all-runs): times and speedups "
                          "are medians over runs of each run's own median and speedup.")
-    else:
-        sweep, sweep_used = select_newest(sweep_all, per_method=True)
-        used.update(sweep_used)
-        if not sweep_all.empty and sweep_all["run_id"].nunique() > 1:
-            notes.append("Where a host has several runs of the same method, shape and thread "
-                         "count, the newest run with a float_blas baseline is used (each "
-                         "speedup is taken inside its own run); the run column and the runs "
-                         "table say which. Pass --all-runs to aggregate them instead.")
-    dead = [(run, liveness.died(run)) for run in runs]
-    for run, why in dead:
+        return sweep_all, sweep
+    sweep, sweep_used = select_newest(sweep_all, per_method=True)
+    used.update(sweep_used)
+    if not sweep_all.empty and sweep_all["run_id"].nunique() > 1:
+        notes.append("Where a host has several runs of the same method, shape and thread "
+                     "count, the newest run with a float_blas baseline is used (each "
+                     "speedup is taken inside its own run); the run column and the runs "
+                     "table say which. Pass --all-runs to aggregate them instead.")
+    return sweep_all, sweep
+
+
+def _host_files_note(not_runs):
+    if not not_runs:
+        return []
+    return [f"Not runs, so not read: {len(not_runs)} host file(s) (bnnbench host output, "
+            f"e.g. from bnnbench fleet run --host-probe): "
+            f"{', '.join(os.path.basename(p) for p in not_runs)}."]
+
+
+def _notes_on_runs(runs, hosts):
+    """What a reader must know about the runs: those that died while
+    running, and one label shared by several machines."""
+    notes = []
+    for run in runs:
+        why = liveness.died(run)
         if why:
             notes.append(f"Run {os.path.basename(run['_path'])} of {_label(run['host'])} says "
                          f"it is still running, but {why}: it died, and its "
                          f"{len(run['rows'])} rows are all it measured.")
-    hosts = _host_rows(runs)
     for _, h in hosts.iterrows():
         if h.get("machines", 1) > 1:
             notes.append(f"Runs labelled {h['host_label']!r} come from {h['machines']} "
                          f"different machines (CPU, arch or hostname differ); the card "
                          f"shows the newest.")
+    return notes
+
+
+def load(paths, all_runs=False):
+    """Read every run under `paths` into a Dataset; never raises for a bad file."""
+    runs, skipped, not_runs = read_runs(paths)
+    runs, frames, trusts = _frames_by_kind(runs, skipped)
+    used, notes = {}, _host_files_note(not_runs)
+    other = _select_other(frames, all_runs, used, notes)
+    sweep_all, sweep = _select_sweep(frames, all_runs, used, notes)
+    hosts = _host_rows(runs)
+    notes += _notes_on_runs(runs, hosts)
     return Dataset(runs=runs, skipped=skipped, notes=notes, sweep_all=sweep_all, sweep=sweep,
                    hosts=hosts, runs_table=_runs_table(runs, used, all_runs), other=other,
-                   all_runs=all_runs, trust=run_trusts)
+                   all_runs=all_runs, trust=trusts)
 
 
 def thread_level(threads, max_threads):

@@ -5,7 +5,7 @@ import os
 
 import pandas as pd
 
-from . import data, figures, layers, tables
+from . import data, figures, layers, networks, tables
 from .page import Section
 from .data import BASELINE, finite, with_thread_level
 
@@ -759,8 +759,11 @@ def build(ds):
     problems = []
     # The answer first (per host, then across hosts); the evidence after it.
     head = [safely(glance, ds, problems=problems), safely(comparison, ds, problems=problems)]
-    if ds.other.get("layer") is not None:   # whole layers lead when a run has them
+    # Whole networks, then whole layers, lead when a run has them.
+    if ds.other.get("layer") is not None:
         head.insert(0, safely(layers.section, ds, problems=problems))
+    if ds.other.get("network") is not None:
+        head.insert(0, safely(networks.section, ds, problems=problems))
     rooms = [safely(room, ds, row, i, problems=problems,
                     about=f" of host {row['host_label']!r} ({', '.join(_files_of(ds, row))})")
              for i, (_, row) in enumerate(ds.hosts.iterrows())]

@@ -1,7 +1,7 @@
 """Tables a person reads, built from the tidy DataFrame of run rows."""
 import pandas as pd
 
-from ..measure.levels import CONV, METHOD_ORDER
+from ..measure.levels import CONV, METHOD_ORDER, MODEL
 from ..runs.frame import add_speedups
 
 UNITS = {"float": "GFLOP/s", "xnor": "Gbit-op/s"}
@@ -109,4 +109,41 @@ def layer_table(df):
         cols["im2col_%"] = 100 * df["im2col_share"]
     cols["held_MB"] = df["held_bytes"] / 1e6
     cols["verified"] = df["verified"]
+    return pd.DataFrame(cols).reset_index(drop=True)
+
+
+def network_table(df):
+    """Whole-network rows for people: ms per image, the speedup over the
+    float twin (the level's baseline), over the fastest float engine and
+    over LCE in the same run and threads, the model's deployed bytes, and
+    the share of time outside binary layers."""
+    if df.empty:
+        return pd.DataFrame()
+    if "speedup" not in df:
+        df = add_speedups(df)
+    keys = ["run_id", "model", "batch", "threads"]
+    ok = df[df["verified"] == True]  # noqa: E712
+    best_float = (ok[ok["kind"] == "float"].groupby(keys)["median_s"].min()
+                  .rename("_best_float_s").reset_index())
+    lce = ok[ok["method"] == "net_lce"][keys + ["median_s"]].rename(columns={"median_s": "_lce_s"})
+    df = df.merge(best_float, on=keys, how="left").merge(lce, on=keys, how="left")
+    df = (df.assign(_m=df["method"].map(METHOD_ORDER))
+          .sort_values(["model", "batch", "threads", "_m"]))
+    cols = {
+        "model": df["model"], "batch": df["batch"], "threads": df["threads"],
+        "method": df["method"],
+        "ms_per_image": df["median_s"] * 1e3 / df["batch"],
+        "iqr_%": 100 * df["iqr_s"] / df["median_s"],
+        f"vs_{MODEL.baseline}": df["speedup"],
+        "ci95": [_band(lo, hi) for lo, hi in
+                 zip(df.get("speedup_low", pd.Series(index=df.index, dtype=float)),
+                     df.get("speedup_high", pd.Series(index=df.index, dtype=float)))],
+        "vs_best_float": df["_best_float_s"] / df["median_s"],
+        "vs_lce": df["_lce_s"] / df["median_s"],
+        "model_MB": df.get("deployed_bytes", pd.Series(index=df.index, dtype=float)) / 1e6,
+        "outside_binary_%": 100 * df.get("outside_binary_share",
+                                         pd.Series(index=df.index, dtype=float)),
+        "verified": df["verified"],
+        "flags": [_flags(r) for r in df.to_dict("records")],
+    }
     return pd.DataFrame(cols).reset_index(drop=True)

@@ -50,8 +50,7 @@ def add_speedups(df, baseline=None):
         return df.assign(speedup=pd.Series(dtype=float))
     if "level" not in df:
         df = df.assign(level="gemm")
-    keys = (["run_id", "level"] + [k for k in levels.LAYER_SHAPE_KEYS if k in df]
-            + ["threads"])
+    keys = ["run_id", "level"] + [k for k in levels.ALL_SHAPE_KEYS if k in df] + ["threads"]
     base = (df[_is_baseline(df, baseline)][keys + ["median_s"]]
             .rename(columns={"median_s": "baseline_median_s"}))
     out = df.merge(base, on=keys, how="left")

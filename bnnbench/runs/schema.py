@@ -37,10 +37,15 @@ ROW_FIELDS = {
         "verified": bool, "samples_s": list, "min_s": _NUM, "median_s": _NUM, "iqr_s": _NUM,
     },
 }
+# A sweep's whole-network rows (level "model") name a model, not a GEMM.
+MODEL_ROW_FIELDS = {
+    "method": str, "threads": int, "model": str, "batch": int,
+    "verified": bool, "samples_s": list, "min_s": _NUM, "median_s": _NUM, "iqr_s": _NUM,
+}
 # Fields a row may carry that the report groups by: when present they must
 # have these types (None allowed). Numeric extras need no rule here: the
 # report coerces them (report.data.NUMERIC_ROW_COLUMNS), a bad one becomes NaN.
-OPTIONAL_ROW_FIELDS = {"kind": str}
+OPTIONAL_ROW_FIELDS = {"kind": str, "level": str}
 # Integers beyond 2**53 turn a DataFrame column into Python objects that
 # numpy's arithmetic refuses; no count bnnbench measures comes near.
 MAX_INT = 2**53
@@ -113,7 +118,9 @@ def validate_run(run, path="<run>"):
     for i, row in enumerate(run["rows"]):
         if not isinstance(row, dict):
             raise RunFileError(path, f"row {i} is not an object")
-        for key, typ in ROW_FIELDS[kind].items():
+        required = (MODEL_ROW_FIELDS if kind == "sweep" and row.get("level") == "model"
+                    else ROW_FIELDS[kind])
+        for key, typ in required.items():
             if key not in row:
                 raise RunFileError(path, f"row {i} lacks {key!r}")
             if row.get("verified") is False and key in _UNTIMED_OK and row[key] is None:
