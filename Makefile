@@ -121,7 +121,7 @@ sshd:
 	    || echo "could not install openssh-server: the fleet tests will skip"; \
 	fi
 
-# The exactness tests (GEMM and whole layers) against a second build of the
+# The exactness tests (GEMM, whole layers, whole networks) against a second build of the
 # kernels in build/<name>:
 # $(call alt-build,<name>,<env for setup.py>,<expected kernel path>).
 define alt-build
@@ -130,7 +130,7 @@ define alt-build
 	    build_py --build-lib build/$(1)/lib build_ext --build-lib build/$(1)/lib
 	cd build/$(1) && BNNBENCH_EXPECT_PATH=$(3) PYTHONPATH=lib \
 	    ../../$(BIN)/python -m pytest -q -p no:cacheprovider ../../tests/test_exactness.py \
-	    ../../tests/test_conv.py
+	    ../../tests/test_conv.py ../../tests/test_network.py
 endef
 
 # Kernels built without native flags or intrinsics: what any gcc/clang

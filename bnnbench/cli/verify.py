@@ -1,9 +1,14 @@
 """bnnbench verify: are this build's kernels exact here? Run it first on a new device."""
 import sys
 
+from ..measure import levels
 from ..methods import kernels
+from ..methods.verify import verify_all, verify_layers
 from ..progress import Progress
-from ..methods.verify import verify_all
+
+# Whole networks checked here: the CIFAR-10 models (32x32, seconds even under
+# qemu); Bi-Real Net's 224x224 numpy reference is left to the test suite.
+NETWORKS = ("cntk-basic-bn", "cntk-vgg9", "cntk-resnet", "cntk-bnn", "bmxnet-resnet18-cifar10")
 
 
 def register(sub):
@@ -13,7 +18,9 @@ def register(sub):
                                    "1 and 2 threads, and compare with numpy: xnor results must "
                                    "equal sign(a) @ sign(b) exactly. Then every whole-layer "
                                    "method of bnnbench's own on awkward layers (strides, "
-                                   "paddings, channels off the word size).")
+                                   "paddings, channels off the word size), and bnnbench's "
+                                   "network runtime on the CIFAR-10 models of the zoo against "
+                                   "the plain numpy network.")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run)
 
@@ -25,13 +32,31 @@ def run(args):
     progress = Progress(0, quiet=args.quiet)
     failures = verify_all(progress=progress)
     progress.close()
-    from ..methods.verify import verify_layers   # whole layers on the same kernels
-    failures += verify_layers()
+    failures += verify_layers()   # whole layers on the same kernels
+    failures += verify_networks()
     if failures:
         for f in failures:
             print(f"MISMATCH {f}", file=sys.stderr)
         print(f"verify: {len(failures)} mismatches", file=sys.stderr)
         return 1
     print(f"verify: all {len(kernels.METHODS)} methods exact on every shape "
-          f"({', '.join(kernels.METHODS)}), and every layer method of bnnbench's own")
+          f"({', '.join(kernels.METHODS)}), every layer method of bnnbench's own, and the "
+          f"network runtime on {len(NETWORKS)} models")
     return 0
+
+
+def verify_networks(models=NETWORKS, threads=(1, 2), batch=2, seed=0):
+    """bnnbench's own network engines against the numpy network, through the
+    model level's own check; a list of failures."""
+    failures = []
+    for name in models:
+        shape = levels.NetShape(name, batch)
+        operands = levels.MODEL.make_operands(shape, seed)
+        check = levels.MODEL.check(operands, seed)
+        for engine in ("net_bnnbench", "net_float"):
+            for t in threads:
+                ok, err = check.check(engine, levels.MODEL.prepare(engine, operands, t)())
+                if not ok:
+                    failures.append(f"{engine} threads={t} {shape.describe()}: max error "
+                                    f"{err:g}")
+    return failures
