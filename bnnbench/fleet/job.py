@@ -45,6 +45,10 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.json")
 MAX_SHOWN = 500     # characters of one device line shown on the terminal
 
 
+class NotThisDevice(FleetError):
+    """A run file in the device's workdir that another device wrote."""
+
+
 @dataclasses.dataclass
 class Outcome:
     label: str
@@ -243,8 +247,8 @@ class Job:
             raise FleetError(f"the device's run file is not valid: {exc}")
         label = (run.get("host") or {}).get("label")
         if label != self.device.label:
-            raise FleetError(f"the device's run file {os.path.basename(rel)} is labelled "
-                             f"{label!r:.60}, not {self.device.label!r}")
+            raise NotThisDevice(f"the device's run file {os.path.basename(rel)} is labelled "
+                                f"{label!r:.60}, not {self.device.label!r}")
         if dead and run["status"] == "running":
             writer.finish_run(run, "interrupted")
             writer.write_atomic(path, run)
@@ -310,7 +314,12 @@ class Job:
                         continue
                     if self._have(name):
                         continue
-                    path, run = await self._fetch(sftp, rel, dead=not busy)
+                    try:
+                        path, run = await self._fetch(sftp, rel, dead=not busy)
+                    except NotThisDevice:
+                        # Devices may share a workdir: another entry's runs are
+                        # its own to fetch, and never land under this label.
+                        continue
                     fetched.append(path)
                     rows += len(run["rows"])
                     self.say(f"fetched {path} ({run['status']}, {len(run['rows'])} rows)")
