@@ -99,7 +99,8 @@ test: $(STAMP) test-portable test-avx512-emulated sshd
 # The peer engines for real (exactness, thread counts), in their own venv;
 # the main suite above checks the message a missing extra gives.
 test-peers: $(PEERS_STAMP)
-	$(PEERS_BIN)/python -m pytest -q -p no:cacheprovider tests/test_peers.py
+	$(PEERS_BIN)/python -m pytest -q -p no:cacheprovider tests/test_peers.py \
+	    tests/test_peer_networks.py
 
 ifeq ($(PEERS),1)
 test: test-peers

@@ -150,24 +150,16 @@ NET_METHODS = (
               "the float twin on bnnbench's runtime: im2col + the platform BLAS"),
     NetMethod("net_bnnbench", "xnor", True, None,
               "bnnbench's runtime: binary layers on the xnor kernels, packed bits between them"),
-    NetMethod("net_lce", "xnor", True, "networks",
+    NetMethod("net_lce", "xnor", True, "net_lce",
               "the Larq model converted by Larq Compute Engine, in its interpreter"),
-    NetMethod("net_tflite_float", "float", True, "networks",
+    NetMethod("net_tflite_float", "float", True, "net_tflite_float",
               "the float twin converted to TF Lite, XNNPACK"),
 )
 
 
 def _net_unavailable():
-    reasons = {}
-    for m in NET_METHODS:
-        if m.engine:
-            try:
-                reason = peers.missing(m.engine)
-            except (KeyError, AttributeError, ImportError):   # TEMPORARY until the peers land
-                reason = "the network peers are not in this build"
-            if reason:
-                reasons[m.name] = reason
-    return reasons
+    return {m.name: reason for m in NET_METHODS if m.engine
+            for reason in [peers.missing(m.engine)] if reason}
 
 
 def net_method(name):
@@ -225,9 +217,8 @@ def net_operands(shape, seed):
 
 def net_prepare(name, operands, threads):
     model, tensors, x = operands
-    if net_method(name).engine:
-        from ..methods.peers import networks   # TensorFlow only when a peer is asked for
-        return networks.prepare_net(name, model, tensors, x, threads)
+    if net_method(name).engine:   # TensorFlow is imported only here, by the adapter
+        return peers.prepare_net(name, model, tensors, x, threads)
     return network.prepare(model, tensors, x, engine=name, threads=threads)
 
 

@@ -5,6 +5,10 @@ Engines are imported only when a peer method is prepared, so nothing else in
 bnnbench imports TensorFlow. Each adapter exposes REQUIRES (the modules it
 needs, checked without importing them) and prepare(method, x, w, stride,
 padding, threads) with the contract of bnnbench.methods.conv.prepare.
+
+Whole networks (the model level) run through networks.py: NET_ENGINES are
+its engines, missing(engine) says why one cannot run, and
+prepare_net(engine, model, tensors, x, threads) returns the timed call.
 """
 import importlib
 import importlib.util
@@ -26,16 +30,29 @@ METHODS = (
 )
 ENGINES = {"lce": "Larq Compute Engine", "tflite": "TF Lite"}
 
+# Model-level engines: a zoo network converted whole (networks.py).
+NET_ENGINES = {
+    "net_lce": "Larq Compute Engine (the binary network converted by LCE's converter)",
+    "net_tflite_float": "TF Lite (the float twin, XNNPACK)",
+}
+_NET_REQUIRES = {"net_lce": ("larq_compute_engine", "larq", "tensorflow"),
+                 "net_tflite_float": ("tensorflow",)}
+
 
 def _adapter(engine):
     return importlib.import_module(f"{__name__}.{engine}")
 
 
 def missing(engine):
-    """None if `engine` can run here, else a one-line reason."""
-    for module in _adapter(engine).REQUIRES:
+    """None if `engine` (a layer or a network engine) can run here, else a
+    one-line reason."""
+    if engine in NET_ENGINES:
+        requires, label = _NET_REQUIRES[engine], NET_ENGINES[engine].split(" (")[0]
+    else:
+        requires, label = _adapter(engine).REQUIRES, ENGINES[engine]
+    for module in requires:
         if importlib.util.find_spec(module) is None:
-            return f"{ENGINES[engine]} is not installed ({module} missing): {INSTALL_HINT}"
+            return f"{label} is not installed ({module} missing): {INSTALL_HINT}"
     return None
 
 
@@ -44,3 +61,15 @@ def prepare(engine, name, x, w, stride, padding, threads):
         raise BnnbenchError(f"{name}: {ENGINES[engine]} layers pad 'valid' or 'same' only, "
                             f"not {padding!r}")
     return _adapter(engine).prepare(name, x, w, stride, padding, threads)
+
+
+def prepare_net(engine, model, tensors, x, threads):
+    """The timed call of a whole zoo network on a peer engine (networks.py);
+    a one-line BnnbenchError when the engine is unknown or not installed."""
+    if engine not in NET_ENGINES:
+        raise BnnbenchError(f"unknown network engine {engine!r}; known: "
+                            f"{', '.join(NET_ENGINES)}")
+    reason = missing(engine)
+    if reason:
+        raise BnnbenchError(f"{engine}: {reason}")
+    return _adapter("networks").prepare_net(engine, model, tensors, x, threads)

@@ -1,9 +1,11 @@
 """What both peer adapters share: importing TensorFlow quietly with the
 Keras its converters need, caching converted models, and the timed call
 (copy the input in, invoke, copy the output out)."""
+import contextlib
 import functools
 import hashlib
 import os
+import sys
 
 
 def import_tensorflow():
@@ -14,6 +16,27 @@ def import_tensorflow():
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")   # converter chatter about unbuilt metrics
     return tf
+
+
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """The converters log through absl and the interpreters announce their
+    delegates from C++, straight to file descriptor 2, whatever
+    TF_CPP_MIN_LOG_LEVEL says: silence that descriptor while they run, so a
+    sweep's terminal keeps its progress line and its one-line errors."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:   # no descriptor 2 to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def weights_key(w):
