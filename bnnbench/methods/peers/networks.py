@@ -23,6 +23,7 @@ import hashlib
 import numpy as np
 
 from ...errors import BnnbenchError
+from ...models import numpy_net, zoo
 from .engine import import_tensorflow, native_stderr_quiet
 
 ENGINES = ("net_lce", "net_tflite_float")   # named and checked in peers/__init__.py
@@ -43,7 +44,6 @@ def relu_after(model, float_twin=False):
     """Names of the layers a ReLU follows: the rule of the numpy reference,
     which every engine shares (after every float weight layer but the last,
     or after the BatchNorm that directly follows and reads it)."""
-    from ...models import numpy_net
     return numpy_net.relu_layers(model, numpy_net.weight_flags(model, float_twin))
 
 
@@ -98,7 +98,6 @@ def build_keras(model, tensors, float_twin=False, batch_size=None):
     (bnnbench.models.weights.Tensor list); input NHWC (H, W, C), output the
     logits [B, classes]. float_twin=True makes every weight layer float."""
     tf = import_tensorflow()
-    from ...models import zoo
     flags = zoo.binary_flags(model)
     if not float_twin and any(flags.values()):
         import larq as lq
@@ -182,7 +181,6 @@ def build_keras(model, tensors, float_twin=False, batch_size=None):
 
 
 def _load(model, net, keras_layers, tensors):
-    from ...models import zoo
     by_name = {t.name: t.values for t in tensors}
     used = set()
 
@@ -222,7 +220,6 @@ def tensors_from_keras(model, keras_model):
     """The inverse of build_keras' weight loading: bnnbench Tensors (layer
     order, float32, OIHW / (out, in)) from a Keras model of `model`, batch
     norm folded to scale * x + bias from its moving statistics."""
-    from ...models import zoo
     from ...models.weights import Tensor
     flags = zoo.binary_flags(model)
     tensors = []
