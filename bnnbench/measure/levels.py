@@ -17,6 +17,7 @@ import numpy as np
 from .. import limits
 from ..errors import BnnbenchError
 from ..methods import conv, kernels, peers
+from ..methods.registry import lookup
 from ..methods.verify import GemmCheck, LayerCheck
 from ..models import network, numpy_net, weights, zoo
 
@@ -163,14 +164,8 @@ def _net_unavailable():
 
 
 def net_method(name):
-    by_name = {m.name: m for m in NET_METHODS}
-    if name not in by_name:
-        raise BnnbenchError(f"unknown network engine {name!r}; engines: "
-                            f"{', '.join(by_name)}")
-    reason = _net_unavailable().get(name)
-    if reason:
-        raise BnnbenchError(f"network engine {name!r} is not available: {reason}")
-    return by_name[name]
+    """The NetMethod called `name`, or a one-line BnnbenchError saying why not."""
+    return lookup(name, {m.name: m for m in NET_METHODS}, _net_unavailable(), "network engine")
 
 
 @dataclass(frozen=True, order=True)

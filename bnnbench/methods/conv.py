@@ -21,6 +21,7 @@ import numpy as np
 from .. import _bconv, _bitpack
 
 from . import peers
+from .registry import lookup
 from .layer_shapes import PADDINGS, layer_geometry
 from ..errors import BnnbenchError
 from ..limits import MAX_DIMENSION, _short, check_int, check_memory, check_threads
@@ -72,13 +73,7 @@ CONV_METHODS = tuple(m.name for m in ALL_CONV_METHODS if m.name not in unavailab
 
 def method(name):
     """The ConvMethod called `name`, or a one-line BnnbenchError saying why not."""
-    if name not in BY_NAME:
-        raise BnnbenchError(f"unknown conv method {name!r}; valid methods: "
-                            f"{', '.join(CONV_METHODS)}")
-    reason = unavailable().get(name)
-    if reason:
-        raise BnnbenchError(f"conv method {name!r} is not available: {reason}")
-    return BY_NAME[name]
+    return lookup(name, BY_NAME, unavailable(), "conv method")
 
 
 def check_padding(padding):

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from .. import _bitpack, _float_gemm, _xnor_gemm
 from .._buildinfo import build_info
 from ..errors import BnnbenchError
+from .registry import lookup
 from ..limits import check_int, check_memory, check_threads
 
 BUILD = build_info()
@@ -56,12 +57,8 @@ METHODS = tuple(m.name for m in ALL_METHODS if BUILD["openmp"] or not m.needs_op
 
 def method(name):
     """The Method called `name`, or a one-line BnnbenchError saying why not."""
-    if name not in BY_NAME:
-        raise BnnbenchError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
-    if name not in METHODS:
-        raise BnnbenchError(f"method {name!r} is not available in this build "
-                            f"(kernels built without OpenMP); available: {', '.join(METHODS)}")
-    return BY_NAME[name]
+    return lookup(name, BY_NAME, {m: "kernels built without OpenMP" for m in BY_NAME
+                                  if m not in METHODS})
 
 
 def blas_threads(threads):
