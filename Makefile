@@ -100,7 +100,7 @@ test: $(STAMP) test-portable test-avx512-emulated sshd
 # the main suite above checks the message a missing extra gives.
 test-peers: $(PEERS_STAMP)
 	$(PEERS_BIN)/python -m pytest -q -p no:cacheprovider tests/test_peers.py \
-	    tests/test_peer_networks.py
+	    tests/test_peer_networks.py tests/test_larq_accuracy.py
 
 ifeq ($(PEERS),1)
 test: test-peers

@@ -22,7 +22,8 @@ def words(k):
 def test_every_reference_model_has_a_spec():
     assert set(zoo.MODELS) == {"cntk-basic", "cntk-basic-dropout", "cntk-basic-bn",
                                   "cntk-vgg9", "cntk-resnet", "cntk-bnn",
-                                  "bmxnet-resnet18-cifar10", "birealnet18"}
+                                  "bmxnet-resnet18-cifar10", "birealnet18",
+                                  "digits-bnn"}
 
 
 def test_cntk_basic_layer_by_layer():

@@ -293,3 +293,108 @@ def run_experiment(cfg=None, data=None):
         "labels": y_te.tolist(),
         "dataset": data.describe() if data is not None else {"dataset": "sklearn digits"},
     }
+
+
+# ------------------------------------------------- a zoo model, trained by Larq
+
+LARQ_EPOCHS = 10
+LARQ_EVAL_BATCH = 256    # images per net_bnnbench call (bounds its buffers)
+
+
+def fit_to_data(model, data):
+    """`model` (a zoo spec) re-targeted to a data set: its input shape is
+    the images' (C, H, W), the first conv reads C channels and the last
+    weight layer is as wide as the data has classes. A spec that still does
+    not fit (a window larger than what reaches it, logits that are not one
+    per class) is a one-line BnnbenchError."""
+    import dataclasses
+    import math
+
+    from . import zoo
+    h, w, c = data.x_train.shape[1:]
+    layers = list(model.layers)
+    weight_idx = [i for i, l in enumerate(layers) if isinstance(l, zoo.WEIGHT_LAYERS)]
+    if not weight_idx:
+        raise BnnbenchError(f"{model.name} has no weight layer to train")
+    first, last = weight_idx[0], weight_idx[-1]
+    if isinstance(layers[first], zoo.Conv):
+        layers[first] = dataclasses.replace(layers[first], in_channels=c)
+    if isinstance(layers[last], zoo.Conv):
+        layers[last] = dataclasses.replace(layers[last], out_channels=data.n_classes)
+    else:
+        layers[last] = dataclasses.replace(layers[last], out_features=data.n_classes)
+    fitted = dataclasses.replace(model, input_shape=(c, h, w), layers=tuple(layers))
+    what = f"{model.name} does not fit the {h}x{w}x{c} images of {data.name}"
+    try:
+        infos = zoo.resolve(fitted)
+    except BnnbenchError as e:
+        raise BnnbenchError(f"{what}: {e}") from None
+    out = infos[-1].out_shape
+    if math.prod(out) != data.n_classes or out[0] != data.n_classes:
+        shape = "x".join(map(str, out))
+        raise BnnbenchError(f"{what}: its output is {shape}, not {data.n_classes} logits "
+                            f"(one per class)")
+    return fitted
+
+
+def _runtime_eval(model, tensors, x):
+    """(logits, {binary layer: input signs flattened per image}) of the
+    binary twin through bnnbench's runtime (net_bnnbench), in chunks."""
+    from . import network
+    logits, signs = [], {}
+    for start in range(0, len(x), LARQ_EVAL_BATCH):
+        chunk = np.ascontiguousarray(x[start:start + LARQ_EVAL_BATCH], dtype=np.float32)
+        run = network.prepare(model, tensors, chunk, engine="net_bnnbench", threads=1)
+        logits.append(run().copy())
+        for name, (s, _) in run.inspect().items():
+            signs.setdefault(name, []).append(s.reshape(len(chunk), -1))
+    return (np.concatenate(logits),
+            {n: np.concatenate(parts) for n, parts in signs.items()})
+
+
+def run_larq_experiment(model, data, epochs=LARQ_EPOCHS, seed=0):
+    """Train `model`'s float twin and binary twin with Larq on `data` (a
+    datasets.Dataset; the model already fit_to_data), export the binary
+    twin, and evaluate it through net_bnnbench beside Larq's own evaluation.
+    Returns a result dict (predictions per evaluation, the images where
+    Larq and net_bnnbench differ, input bits of binary layers that differ)."""
+    from ..methods.peers import larq_train
+    from ..methods.peers.networks import tensors_from_keras
+    limits.check_seed(seed)
+    x_tr, y_tr, x_te, y_te = data.split()
+    if len(y_tr) < 2:
+        raise BnnbenchError(f"{data.name}: {len(y_tr)} train image(s); training needs at least 2")
+    if len(y_te) < 1:
+        raise BnnbenchError(f"{data.name}: no test images")
+    float_net, float_s = larq_train.train(model, x_tr, y_tr, data.n_classes, True, epochs, seed)
+    binary_net, binary_s = larq_train.train(model, x_tr, y_tr, data.n_classes, False, epochs,
+                                            seed)
+    pred_float = larq_train.predict(float_net, x_te).argmax(axis=1)
+    pred_larq = larq_train.predict(binary_net, x_te).argmax(axis=1)
+    tensors = tensors_from_keras(model, binary_net)
+    logits, our_signs = _runtime_eval(model, tensors, x_te)
+    pred_net = logits.argmax(axis=1)
+    keras_inputs = larq_train.binary_inputs(model, binary_net, x_te)
+    bits = {}
+    for name, ours in our_signs.items():
+        theirs = np.where(keras_inputs[name] >= 0, 1, -1)
+        bits[name] = {"differ": int((theirs != ours).sum()) if theirs.shape == ours.shape
+                      else None, "total": int(ours.size)}
+    differ = np.flatnonzero(pred_larq != pred_net)
+    return {
+        "model": model.name,
+        "epochs": epochs, "seed": seed,
+        "train_samples": int(len(y_tr)), "test_samples": int(len(y_te)),
+        "train_seconds": {"float": float_s, "binary": binary_s},
+        "labels": y_te.tolist(),
+        "predictions": {"float_larq": pred_float.tolist(), "binary_larq": pred_larq.tolist(),
+                        "binary_net_bnnbench": pred_net.tolist()},
+        "differing_images": differ.tolist(),
+        "binary_input_bits": bits,
+        "threshold_disagreements": larq_train.bn_threshold_disagreements(model, binary_net,
+                                                                         tensors),
+        "dataset": data.describe(),
+        # Not for run files: what a caller may look into further.
+        "keras": {"float": float_net, "binary": binary_net},
+        "tensors": tensors,
+    }

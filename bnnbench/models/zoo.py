@@ -437,6 +437,28 @@ def _birealnet18():
                  "BiRealNetFactory")
 
 
+def _digits_bnn():
+    # bnnbench's own small model for 8x8x1 images (not from a paper), the
+    # default of `bnnbench accuracy --model`. The BatchNorm before the first
+    # binary layer reads the pooled ReLU output (as cntk-bnn's bn2 does), not
+    # the float conv directly: a BN right after a float conv gets the ReLU
+    # (the network semantics), and sign(ReLU(x)) is +1 everywhere.
+    layers = (
+        Conv("conv1", 1, 16, 3, binary=False),
+        Pool("pool1", "max", 2, 2),
+        BatchNorm("bn1"),
+        Conv("bconv2", 16, 32, 3, bias=False, binary=True),
+        BatchNorm("bn2"),
+        Dense("bdense3", 64, bias=False, binary=True),
+        BatchNorm("bn3"),
+        Dense("dense4", CLASSES, binary=False),
+    )
+    return Model("digits-bnn", "digits", (1, 8, 8), layers,
+                 "conv 3x3 16 float, ReLU, maxpool 2x2; BN, binary conv 3x3 32; BN, binary "
+                 "dense 64; BN, dense 10 float; binary layers without bias",
+                 "bnnbench's own small model for scikit-learn's 8x8 digits (not from a paper)")
+
+
 MODELS = {m.name: m for m in (
     _cntk_basic("cntk-basic"),
     _cntk_basic("cntk-basic-dropout", dropout=True),
@@ -446,6 +468,7 @@ MODELS = {m.name: m for m in (
     _cntk_bnn(),
     _bmxnet_resnet18(),
     _birealnet18(),
+    _digits_bnn(),
 )}
 
 
