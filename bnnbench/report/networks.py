@@ -71,7 +71,9 @@ def section(ds):
             shown.insert(0, "host", host)
             s.tables.append(tables.Table(
                 f"networks_{len(s.tables) + 1}", f"{host}: whole networks", shown,
-                formats={c: tables.times for c in shown.columns if c.startswith("vs_")}))
+                formats={c: tables.times for c in shown.columns if c.startswith("vs_")},
+                # The title names the host; the CSV keeps the column for joins.
+                shown=[c for c in shown.columns if c != "host"]))
     s.tables.append(tables.Table(
         "networks_published", "Published whole-network latencies (not measured here)",
         PUBLISHED, caption="As each source reports them; ms per image."))

@@ -349,9 +349,12 @@ def room(ds, host_row, index):
                                   f"methods rank against each other."))
     others = {kind: df["run_id"][df["host_label"] == label].nunique()
               for kind, df in ds.other.items()}
-    where = {"asv": "Across commits", "accuracy": "Accuracy", "profile": "Per-layer model profile"}
-    also = [f"{n} {kind} run{'s' if n != 1 else ''} (see {where.get(kind, kind)})"
-            for kind, n in others.items() if n]
+    where = {"asv": "Across commits", "accuracy": "Accuracy", "profile": "Per-layer model profile",
+             "layer": "Whole layers", "network": "Whole networks"}
+    # Layer and network rows come from sweep runs: named by what they hold.
+    noun = {"layer": "whole-layer", "network": "whole-network"}
+    also = [f"{n} {noun.get(kind, kind)} run{'s' if n != 1 else ''} "
+            f"(see {where.get(kind, kind)})" for kind, n in others.items() if n]
     if also:
         s.notices.append(("info", "Also from this host: " + ", ".join(also) + "."))
     rows = ds.sweep[ds.sweep["host_label"] == label]
@@ -494,9 +497,11 @@ ACCURACY_SETTINGS = ("setting_dataset", "setting_seed", "setting_epochs", "setti
 def accuracy(ds):
     s = Section("accuracy", "Accuracy",
                 intro="What binarization costs in accuracy: a float network and its binary twin "
-                      "(first and last layers float), trained the same way; the binary one "
-                      "evaluated with numpy and through bnnbench's xnor kernel, which must agree "
-                      "prediction by prediction.",
+                      "(first and last layers float), trained the same way. The small MLP is "
+                      "trained by numpy and its binary twin evaluated with numpy and through "
+                      "bnnbench's xnor kernel; a zoo model (accuracy --model) is trained by "
+                      "Larq and its binary twin evaluated by Larq and through bnnbench's "
+                      "network runtime. Either pair must agree prediction by prediction.",
                 empty="No accuracy runs in these results (run `bnnbench accuracy` on a host "
                       "and include its run file).")
     df = ds.other.get("accuracy")
@@ -516,6 +521,11 @@ def accuracy(ds):
             s.notices.append(("warn", f"{keys[0]} (run {keys[1][:8]}): the xnor kernel's "
                                       f"predictions differ from numpy's: a kernel bug on this "
                                       f"host."))
+        if "agrees_with_larq" in d and (d["agrees_with_larq"] == False).any():  # noqa: E712
+            n = pd.to_numeric(d.get("differing_images"), errors="coerce").max()
+            s.notices.append(("warn", f"{keys[0]} (run {keys[1][:8]}): bnnbench's network "
+                                      f"runtime classifies {n:.0f} test image(s) differently "
+                                      f"from Larq's own evaluation of the same weights."))
     fig = figures.accuracy_bars(df)
     if fig:
         s.figures.append(fig)
@@ -523,7 +533,7 @@ def accuracy(ds):
             "network": "network", "evaluation": "evaluation"}
     out = df[list(cols)].rename(columns=cols)
     out["accuracy_%"] = 100 * df["accuracy"]
-    for c in ("correct", "test_samples", "matches_reference"):
+    for c in ("model", "correct", "test_samples", "matches_reference", "differing_images"):
         if c in df:
             out[c] = df[c]
     out["run"] = df["run_id"].str[:8]
