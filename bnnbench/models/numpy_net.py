@@ -36,7 +36,11 @@ def weight_flags(model, float_twin=False):
 def relu_layers(model, flags):
     """Names of the layers whose output goes through a ReLU: every float
     weight layer but the model's last weight layer, or the BatchNorm that
-    directly follows it (reads it and comes next in the list)."""
+    directly follows it (reads it and comes next in the list) -- unless that
+    output reaches a binary weight layer through real-valued, element-wise
+    steps (pooling, BatchNorm, Scale, Dropout, Add): a sign follows there,
+    and a ReLU before a sign would make every bit +1. A float twin has no
+    binary layer, so it keeps every ReLU."""
     weights = [l for l in model.layers if isinstance(l, zoo.WEIGHT_LAYERS)]
     last = weights[-1].name if weights else None
     srcs = sources(model)
@@ -45,11 +49,30 @@ def relu_layers(model, flags):
         if not isinstance(layer, zoo.WEIGHT_LAYERS) or flags[layer.name] or layer.name == last:
             continue
         nxt = model.layers[i + 1] if i + 1 < len(model.layers) else None
-        if isinstance(nxt, zoo.BatchNorm) and srcs[nxt.name] == (layer.name,):
-            out.add(nxt.name)
-        else:
-            out.add(layer.name)
+        at = nxt.name if isinstance(nxt, zoo.BatchNorm) and srcs[nxt.name] == (layer.name,) \
+            else layer.name
+        if not _reaches_a_sign(model, srcs, flags, at):
+            out.add(at)
     return out
+
+
+def _reaches_a_sign(model, srcs, flags, name):
+    """Does `name`'s output reach a binary weight layer's input through
+    pass-through layers only (no float weight layer in between)?"""
+    readers = {}
+    for layer in model.layers:
+        for s in srcs[layer.name]:
+            readers.setdefault(s, []).append(layer)
+    todo, seen = [name], set()
+    while todo:
+        for reader in readers.get(todo.pop(), ()):
+            if isinstance(reader, zoo.WEIGHT_LAYERS):
+                if flags[reader.name]:
+                    return True
+            elif isinstance(reader, (zoo.Pool, zoo.Add) + AFFINE) and reader.name not in seen:
+                seen.add(reader.name)
+                todo.append(reader.name)
+    return False
 
 
 def tensor_dict(tensors):
