@@ -123,7 +123,8 @@ def kernel(name):
 def extensions():
     from Cython.Build import cythonize
     return cythonize([kernel("bitpack"), kernel("xnor_gemm"), kernel("float_gemm"),
-                      kernel("buildinfo"), kernel("probe"), kernel("bconv")],
+                      kernel("buildinfo"), kernel("probe"), kernel("bconv"),
+                      kernel("netops")],
                      compiler_directives={"language_level": "3", "boundscheck": False,
                                           "wraparound": False, "cdivision": True,
                                           "initializedcheck": False})

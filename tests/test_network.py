@@ -12,7 +12,9 @@ from bnnbench.errors import BnnbenchError
 from bnnbench.methods.verify import numpy_conv
 from bnnbench.models import network, weights, zoo
 from bnnbench.models.numpy_net import numpy_forward
-from bnnbench.models.zoo import Add, BatchNorm, Conv, Dense, Dropout, Model, Scale
+from bnnbench import _netops
+from bnnbench.models.numpy_net import pool as numpy_pool
+from bnnbench.models.zoo import Add, BatchNorm, Conv, Dense, Dropout, Model, Pool, Scale
 
 _REFS = {}
 
@@ -207,3 +209,147 @@ def test_run_restores_the_blas_thread_count():
     before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     network.prepare(model, tensors, x, "net_float", 1)()
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+# ------------------------------------------------- the runtime's own kernels
+
+POOLS = [   # (batch, h, w, channels, kernel, stride, padding)
+    (2, 7, 5, 1, 3, 2, 1),      # odd sizes, padding, one channel
+    (1, 9, 9, 33, 3, 2, 0),     # 33 channels: no vector width divides it
+    (3, 4, 6, 33, 5, 1, 2),     # kernel larger than the input
+    (1, 3, 3, 1, 4, 1, 1),      # kernel larger than input, windows clipped on both sides
+    (2, 5, 5, 33, 2, 2, 0),     # stride 2, odd size: the last row and column unused
+    (1, 1, 1, 3, 1, 1, 0),
+    (1, 7, 7, 64, 7, 1, 0),     # global pool
+    (1, 8, 6, 3, 3, 3, 1),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("b,h,w,c,k,s,p", POOLS)
+def test_pool_kernel_equals_numpy(b, h, w, c, k, s, p, kind, threads):
+    rng = np.random.default_rng(b * 1000 + h * 100 + k * 10 + p)
+    x = rng.standard_normal((b, h, w, c)).astype(np.float32)
+    x[..., 0] = -np.abs(x[..., 0]) - 1      # all negative: -inf padding must not win
+    ref = numpy_pool(x.astype(np.float64), kind, k, s, p)
+    out = np.full(ref.shape, np.nan, np.float32)
+    _netops.pool(x, out, kind, k, s, p, threads)
+    if kind == "max":
+        assert np.array_equal(out, ref.astype(np.float32))
+    else:
+        np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+    if kind == "max":   # on integers (a binary layer's y), exactly
+        y = rng.integers(-50, 50, (b, h, w, c)).astype(np.int32)
+        yo = np.zeros(ref.shape, np.int32)
+        _netops.pool(y, yo, "max", k, s, p, threads)
+        assert np.array_equal(yo, numpy_pool(y.astype(np.float64), "max", k, s, p))
+
+
+def test_pool_kernel_rejects_bad_buffers():
+    x = np.zeros((1, 5, 5, 3), np.float32)
+    with pytest.raises(ValueError, match="does not match"):
+        _netops.pool(x, np.zeros((1, 3, 3, 3), np.float32), "max", 3, 2, 0)
+    with pytest.raises(ValueError, match="float32 only"):
+        _netops.pool(x.astype(np.int32), np.zeros((1, 2, 2, 3), np.int32), "avg", 3, 2, 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("n,c", [(1, 1), (7, 33), (13, 64), (5, 3)])
+def test_epilogue_equals_numpy(n, c, relu, residual, threads):
+    rng = np.random.default_rng(n * 100 + c)
+    y = rng.integers(-300, 301, (n, c)).astype(np.int32)
+    scale = rng.uniform(-2, 2, c).astype(np.float32)
+    bias = rng.uniform(-50, 50, c).astype(np.float32)
+    res = rng.standard_normal((n, c)).astype(np.float32) * 10 if residual else None
+    out = np.full((n, c), np.nan, np.float32)
+    _netops.epilogue(y, scale, bias, out, res, relu, threads)
+    ref = y.astype(np.float64) * scale + bias + (0 if res is None else res)
+    if relu:
+        ref = np.maximum(ref, 0)
+    # numpy rounds scale * y and + bias apart; the kernel may fuse them (FMA)
+    size = np.abs(y * scale.astype(np.float64)) + np.abs(bias) + (0 if res is None else
+                                                                   np.abs(res))
+    assert (np.abs(out - ref) <= 2 * np.finfo(np.float32).eps * size).all()
+    # a float map with scale 1, bias 0: exactly numpy's y + res (an Add)
+    x = rng.standard_normal((n, c)).astype(np.float32)
+    _netops.epilogue(x, np.ones(c, np.float32), np.zeros(c, np.float32), out, res, relu,
+                     threads)
+    ref = x if res is None else x + res
+    assert np.array_equal(out, np.maximum(ref, 0) if relu else ref)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("c", [1, 33, 64, 65, 130])
+def test_threshold_pack_equals_numpy(c, threads):
+    rng = np.random.default_rng(c)
+    n = 11
+    y = rng.integers(-9, 10, (n, c)).astype(np.int32)
+    t = rng.integers(-9, 10, c).astype(np.int32)
+    flip = rng.random(c) < 0.5
+    bits = np.full((n, -(-c // 64)), np.uint64(2 ** 64 - 1))     # stale bits everywhere
+    _netops.threshold_pack(y, t, flip.astype(np.uint8), bits, threads)
+    want = np.zeros((n, bits.shape[1] * 8), np.uint8)
+    want[:, :-(-c // 8)] = np.packbits((y >= t) ^ flip, axis=-1, bitorder="little")
+    assert np.array_equal(bits.view(np.uint8), want)     # padding bits cleared
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("c", [1, 33])
+def test_bias_relu_equals_numpy(c, threads):
+    x = np.random.default_rng(c).standard_normal((9, c)).astype(np.float32)
+    bias = np.linspace(-1, 1, c).astype(np.float32)
+    for b, relu in ((bias, True), (bias, False), (None, True)):
+        out = x.copy()
+        _netops.bias_relu(out, b, relu, threads)
+        ref = x + b if b is not None else x
+        assert np.array_equal(out, np.maximum(ref, 0) if relu else ref)
+
+
+def _fuse_model():
+    """Every fusion of the runtime: a BatchNorm folded into a float conv and
+    into a float 1x1 shortcut conv (ReLU after each), a Scale folded into the
+    float dense layer that reads it, a max pool with padding
+    on a binary layer's integers then a BatchNorm with negative scales folded
+    into thresholds, a binary layer's BatchNorm and Add in one epilogue whose
+    shortcut comes later in the list, an odd channel count (33)."""
+    return Model("fuse", "none", (3, 11, 11), (
+        Conv("c0", 3, 8, 3, 2, "same", bias=True, binary=False),
+        BatchNorm("bn0"),
+        Conv("b1", 8, 33, 3, 1, 1, bias=True, binary=True),
+        Pool("p1", "max", 3, 2, 1),
+        BatchNorm("bn1"),
+        Conv("b2", 33, 33, 3, 1, "same", bias=False, binary=True),
+        BatchNorm("bn2"),
+        Conv("proj", 8, 33, 1, 2, 0, bias=False, binary=False, src="bn0"),
+        BatchNorm("proj_bn"),
+        Add("add", ("bn2", "proj_bn")),
+        Scale("sc"),
+        Dense("out", 5, binary=False)), "", "")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fusions_equal_the_reference(threads):
+    model = _fuse_model()
+    t = {tt.name: tt.values.copy() for tt in weights.model_tensors(model, seed=4)}
+    rng = np.random.default_rng(8)
+    t["bn1.scale"][::3] *= -1                  # decreasing: the max must come first
+    t["bn1.scale"][1] = 0.0
+    c, h, w = model.input_shape
+    x = rng.standard_normal((3, h, w, c)).astype(np.float32)
+    trace = {}
+    ref = numpy_forward(model, t, x, trace=trace)
+    run = network.prepare(model, t, x, "net_bnnbench", threads)
+    _assert_matches(model, run, ref, trace)
+    names = [(n, k) for n, k, _ in run.steps]
+    assert names == [("c0", "float"), ("b1", "binary"), ("p1", "other"), ("b2", "binary"),
+                     ("proj", "float"), ("add", "other"), ("out", "float")]
+    out = run().copy()
+    for _, _, fn in run.steps:
+        fn()
+    assert np.array_equal(run(), out)
+    twin = network.prepare(model, t, x, "net_float", threads)
+    twin_ref = numpy_forward(model, t, x, float_twin=True)
+    assert network.check(model, twin(), twin_ref)[0]

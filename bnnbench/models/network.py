@@ -22,7 +22,11 @@ reference is bnnbench.models.numpy_net.numpy_forward):
 - Dense flattens NHWC (h, w, c): float x @ W.T + b, binary
   sign(x) @ sign(W).T + b. Here it is a conv whose kernel covers its input.
 - ReLU only after a FLOAT weight layer that is not the model's last weight
-  layer, and after the BatchNorm instead when one directly follows it.
+  layer, and after the BatchNorm instead when one directly follows it; and
+  not where that output reaches a binary layer through pooling, BatchNorm,
+  Scale, Dropout or Add, since the binary layer's sign would turn every
+  ReLU output into +1 (numpy_net.relu_layers, the one rule every engine
+  uses).
 - Pool: max pads -inf, avg divides by the real pixels in the window. Add
   sums, Dropout is the identity. The logits are the last layer's output,
   flattened to [B, classes].
@@ -43,11 +47,32 @@ How the runtime does it:
   float64, step by step as the reference does, at every integer y in
   [-K, K], so the fold decides every bit exactly as the reference does,
   including a scale of 0 (a constant bit: t = -K or K + 1) and ties (0 gives
-  +1). The bits are packed straight into the next layer's input buffer.
+  +1). The bits are packed straight into the next layer's input buffer
+  (_netops.threshold_pack).
+- Max pool on integers: when a binary layer (its bias at most) feeds a max
+  pool alone and the pool's output reaches binary layers through affine
+  layers only, the pool runs on the exact int32 y (a max commutes with the
+  increasing bias add, exactly, in float64 as the reference adds it), and
+  its output is folded into thresholds and packed as above (cntk-bnn:
+  bconv2 -> pool2 -> bn3 -> bconv3). Windows must hold a real pixel
+  (padding < kernel).
+- Epilogues: a binary layer whose output stays float is written once by
+  _netops.epilogue, float32 scale * y + bias (its bias and the following
+  affine layers, each read by the next alone, composed in float64, rounded
+  once to float32), plus the other input of an Add it alone feeds, then
+  ReLU. Its step is named after the last layer it covers and placed where
+  that layer is in the walk (an Add's other input is ready there); a binary
+  layer with only its own bias does it inside its own step.
 - Float convs: im2col (_bconv.float_im2col) into a preallocated buffer, then
-  numpy matmul (the BLAS, pinned to `threads` inside run()); float dense:
-  the BLAS. Pooling, adds, BatchNorm, Scale, ReLU: vectorised numpy into
-  preallocated out= buffers. Float activations are float32.
+  numpy matmul (the BLAS, pinned to `threads` inside run()), then bias and
+  ReLU in one pass (_netops.bias_relu); float dense: the BLAS. A BatchNorm
+  that alone reads a float conv or dense layer is folded into its weights
+  and bias at prepare() (W * scale, b * scale + bias, in float64), the ReLU
+  after it kept; a Scale that a float weight layer alone reads folds into
+  its weights per input channel (zero padding stays zero). Pooling, lone
+  BatchNorms, Scales and Adds: _netops (pool, epilogue) into preallocated
+  buffers, prange over rows when threads > 1. Float activations are
+  float32.
 
 check(model, out, ref) bound: the binary layers are exact, so what is left
 is float32 rounding in the float layers against the float64 reference:
@@ -61,7 +86,7 @@ layer exactly on its own input and count such flips.
 """
 import numpy as np
 
-from .. import _bconv
+from .. import _bconv, _netops
 from ..errors import BnnbenchError
 from ..limits import check_memory, check_threads
 from ..methods.conv import weight_panels
@@ -201,6 +226,77 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
                 continue
             break
 
+    # A BatchNorm that alone reads a float weight layer folds into its
+    # weights and bias (float: within the bound); its ReLU stays after it.
+    bn_fold = {}
+    for name in flags:
+        cons = consumers[name]
+        if (not is_binary(name) and len(cons) == 1
+                and isinstance(layers[cons[0]], zoo.BatchNorm)
+                and srcs[cons[0]] == (name,) and name not in relus):
+            bn_fold[name] = cons[0]
+
+    # Max pool on a binary layer's integers, then a threshold fold: when a
+    # binary layer (its bias at most in between) feeds a max pool alone whose
+    # output reaches binary layers through affine layers only. A max commutes
+    # with the (increasing) bias add, exactly in float64 as the reference
+    # computes it, so the fold still decides every bit as the reference does.
+    int_pool = {}
+    for name in flags:
+        cons = consumers[name]
+        if not is_binary(name) or name in fold_end or len(cons) != 1:
+            continue
+        pool = layers[cons[0]]
+        if not (isinstance(pool, zoo.Pool) and pool.kind == "max"
+                and pool.padding < pool.kernel):   # every window holds a real pixel
+            continue
+        chain, cur = [pool.name], pool.name
+        while cur != last:
+            nxt = consumers[cur]
+            if nxt and all(is_binary(c) for c in nxt):
+                int_pool[name] = (pool.name, cur, chain[1:])
+                folded.update(chain)
+                break
+            if len(nxt) == 1 and isinstance(layers[nxt[0]], AFFINE) and nxt[0] not in relus:
+                cur = nxt[0]
+                chain.append(cur)
+                continue
+            break
+
+    # Epilogues: a binary layer whose output stays float is written once, as
+    # float32 scale * y + bias (its bias and the affine layers each read by
+    # the next alone, composed), + the other input of an Add it alone feeds,
+    # then ReLU: one step, named after the last layer it covers.
+    epilogue, absorbed = {}, {}       # binary layer -> (end, affine chain, add)
+    for name in flags:
+        if not is_binary(name) or name in fold_end or name in int_pool:
+            continue
+        chain, cur = [], name
+        while (len(consumers[cur]) == 1 and isinstance(layers[consumers[cur][0]], AFFINE)
+               and cur not in relus):
+            cur = consumers[cur][0]
+            chain.append(cur)
+        add = None
+        cons = consumers[cur]
+        if (cur not in relus and len(cons) == 1 and isinstance(layers[cons[0]], zoo.Add)
+                and cons[0] not in absorbed and len(set(srcs[cons[0]])) == 2):
+            add = cons[0]
+            absorbed[add] = name
+        epilogue[name] = (cur, chain, add)
+    # A Scale read by a float weight layer alone folds into its input channels
+    # (unless it is already part of a binary layer's epilogue).
+    in_epilogues = {n for _, chain, _ in epilogue.values() for n in chain}
+    scale_fold = {}
+    for name in flags:
+        s = srcs[name][0]
+        if (not is_binary(name) and isinstance(layers.get(s), zoo.Scale)
+                and consumers[s] == [name] and s not in in_epilogues):
+            scale_fold[name] = s
+    covered = {n for end, chain, add in epilogue.values()
+               for n in chain + ([add] if add else []) if n != (add or end)}
+    covered |= set(bn_fold.values()) | set(scale_fold.values())
+    pending = {}                      # last layer of an epilogue -> its step maker
+
     held = {}
 
     def keep(arr):
@@ -223,7 +319,14 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
         name = layer.name
         src = srcs[name][0]
         out_shape = shapes[name]
+        if name in covered:
+            continue
+        if name in pending:
+            steps.append((name, "other", pending.pop(name)()))
+            continue
         if isinstance(layer, zoo.WEIGHT_LAYERS):
+            if name in scale_fold:
+                src = srcs[scale_fold[name]][0]
             wt = params[f"{name}.weight"]
             in_shape = shapes[src]
             if isinstance(layer, zoo.Conv):
@@ -236,13 +339,31 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
             bias = params.get(f"{name}.bias")
             f, kh, kw, c = w.shape
             if is_binary(name):
+                end, chain, add = epilogue.get(name, (None, None, None))
+                own = end == name and add is None     # only its bias: part of the layer
                 steps.append((name, "binary", _binary_step(
                     name, src, w, bias, stride, top, left, shapes, floats, packed, ints,
-                    fold_end, folded, threads, keep, packed_input, inspectors)))
+                    own, name in relus, threads, keep, inspectors)))
+                if end is not None and not own:
+                    pending[add or end] = _epilogue_maker(
+                        name, bias, chain, add, srcs, layers, params, relus, shapes, floats,
+                        ints, threads, keep)
             else:
+                relu = name in relus
+                if name in scale_fold:
+                    mult, _ = affine_params(layers[scale_fold[name]], params)
+                    w = w.astype(np.float64) * mult          # OHWI: the last axis is C
+                if name in bn_fold:
+                    bn = bn_fold[name]
+                    scale, offset = affine_params(layers[bn], params)
+                    w = w.astype(np.float64) * scale[:, None, None, None]
+                    bias = offset + (0 if bias is None else bias.astype(np.float64) * scale)
+                    relu = bn in relus
                 steps.append((name, "float", _float_step(
-                    name, floats[src], w, bias, stride, (ho, wo, top, left), out_shape,
-                    name in relus, threads, keep, floats)))
+                    name, floats[src], w.astype(np.float32), bias, stride,
+                    (ho, wo, top, left), out_shape, relu, threads, keep, floats)))
+                if name in bn_fold:
+                    floats[bn_fold[name]] = floats[name]
             if is_binary(name) and name in fold_end:
                 end = fold_end[name]
                 chain = []
@@ -256,7 +377,16 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
                         chain.append(mult_add)
                 t, flip = _threshold(chain, kh * kw * c, f)
                 steps.append((end, "other", _threshold_step(
-                    ints[name], t, flip, packed_input(end), keep)))
+                    ints[name], t, flip, packed_input(end), threads, keep)))
+            if name in int_pool:
+                pool, end, after = int_pool[name]
+                chain = [] if bias is None else [(None, bias.astype(np.float64))]
+                chain += [m for m in (affine_params(layers[n], params) for n in after) if m]
+                t, flip = _threshold(chain, kh * kw * c, f)
+                pooled = keep(cache_aligned_zeros(shapes[pool], np.int32))
+                steps.append((pool, "other", _int_pool_step(
+                    ints[name], layers[pool], pooled, t, flip, packed_input(end), threads,
+                    keep)))
             continue
         if name in folded:
             continue
@@ -268,14 +398,17 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
         relu = name in relus
         if isinstance(layer, AFFINE):
             mult_add = affine_params(layer, params, np.float32)
-            steps.append((name, "other", _affine_step(a, mult_add, o, relu)))
+            steps.append((name, "other", _affine_step(a, mult_add, o, relu, threads, keep)))
         elif isinstance(layer, zoo.Add):
-            steps.append((name, "other", _add_step(a, floats[srcs[name][1]], o, relu)))
+            steps.append((name, "other", _add_step(a, floats[srcs[name][1]], o, relu,
+                                                   threads, keep)))
         elif isinstance(layer, zoo.Pool):
-            steps.append((name, "other", _pool_step(a, layer, o, keep)))
+            steps.append((name, "other", _pool_step(a, layer, o, threads)))
         else:
             raise BnnbenchError(f"{model.name}.{name}: unknown layer type {type(layer).__name__}")
 
+    if pending:   # cannot happen: every epilogue ends on a layer of the walk
+        raise BnnbenchError(f"{model.name}: epilogues never placed: {', '.join(pending)}")
     final = floats[last].reshape(batch, -1)
     fns = [fn for _, _, fn in steps]
 
@@ -326,6 +459,13 @@ def _deployed_bytes(model, flags):
     return total
 
 
+def _rows(a):
+    """a (..., C) as (pixels, C) without a copy (a view of the same buffer)."""
+    v = a.view()
+    v.shape = (-1, a.shape[-1])
+    return v
+
+
 def _float_step(name, a, w, bias, stride, geom, out_shape, relu, threads, keep, floats):
     b = a.shape[0]
     f, kh, kw, c = w.shape
@@ -334,7 +474,7 @@ def _float_step(name, a, w, bias, stride, geom, out_shape, relu, threads, keep, 
     wmat = keep(np.ascontiguousarray(w.reshape(f, k).T))
     out = floats[name] = keep(cache_aligned_zeros(out_shape, np.float32))
     out2d = out.reshape(n, f)
-    bias32 = None if bias is None else keep(bias.astype(np.float32))
+    bias32 = None if bias is None else keep(np.asarray(bias, np.float32))
     direct = (kh, kw, stride, top, left) == (a.shape[1], a.shape[2], 1, 0, 0) or \
         (kh == kw == stride == 1 and top == left == 0)
     if direct:   # a dense layer, or a 1x1 conv: the input already is the im2col matrix
@@ -350,15 +490,14 @@ def _float_step(name, a, w, bias, stride, geom, out_shape, relu, threads, keep, 
         if im2col is not None:
             im2col()
         np.matmul(cols, wmat, out=out2d)
-        if bias32 is not None:
-            np.add(out2d, bias32, out=out2d)
-        if relu:
-            np.maximum(out2d, 0, out=out2d)
+        _netops.bias_relu(out2d, bias32, relu, threads)
     return step
 
 
 def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, ints,
-                 fold_end, folded, threads, keep, packed_input, inspectors):
+                 own, relu, threads, keep, inspectors):
+    """The layer's exact int32 y; with `own`, also its float output y + b
+    (its bias only: anything more is an epilogue step of its own)."""
     f, kh, kw, c = w.shape
     b, h, wd, _ = shapes[src]
     cw = -(-c // WORD_BITS)
@@ -373,10 +512,11 @@ def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, 
     else:
         x = floats[src]
         bits = keep(cache_aligned_zeros((b, h, wd, cw), np.uint64))
-    materialize = name not in folded
-    if materialize:
+    if own:
         out = floats[name] = keep(cache_aligned_zeros(shapes[name], np.float32))
-        bias32 = None if bias is None else keep(bias.astype(np.float32))
+        y2d, out2d = _rows(y), _rows(out)
+        ones = keep(np.ones(f, np.float32))
+        bias32 = keep(np.zeros(f, np.float32) if bias is None else bias.astype(np.float32))
 
     def step():
         if x is None:
@@ -385,10 +525,8 @@ def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, 
         else:
             _bconv.bconv_layer(x, bits, pad_pixel, panels, kh, kw, stride, top, left, k, y,
                                work, threads)
-        if materialize:
-            np.copyto(out, y, casting="unsafe")
-            if bias32 is not None:
-                np.add(out, bias32, out=out)
+        if own:
+            _netops.epilogue(y2d, ones, bias32, out2d, None, relu, threads)
 
     def inspect():
         if x is None:
@@ -401,82 +539,90 @@ def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, 
     return step
 
 
-def _threshold_step(y, t, flip, bits, keep):
-    c = y.shape[-1]
-    t = keep(t)
-    flip = keep(flip)
-    mask = keep(np.empty(y.shape, dtype=bool))
-    u8 = bits.view(np.uint8)
-    nbytes = -(-c // 8)
-
-    def step():
-        np.greater_equal(y, t, out=mask)
-        np.not_equal(mask, flip, out=mask)
-        u8[..., :nbytes] = np.packbits(mask, axis=-1, bitorder="little")
-    return step
-
-
-def _affine_step(a, mult_add, o, relu):
-    if mult_add is None:
-        def step():
-            np.copyto(o, a)
-            if relu:
-                np.maximum(o, 0, out=o)
-        return step
-    scale, bias = mult_add
-
-    def step():
-        np.multiply(a, scale, out=o)
+def _epilogue_maker(name, bias, chain, add, srcs, layers, params, relus, shapes, floats,
+                    ints, threads, keep):
+    """A function that builds the epilogue step of binary layer `name` once
+    the walk reaches its last layer (so an Add's other input exists):
+    float32 scale * y + bias (+ the Add's other input) (then ReLU), with
+    scale and bias the layer's bias and `chain`'s affine layers composed in
+    float64."""
+    def make():
+        c = shapes[name][-1]
+        mult, offset = np.ones(c), np.zeros(c)
         if bias is not None:
-            np.add(o, bias, out=o)
-        if relu:
-            np.maximum(o, 0, out=o)
-    return step
-
-
-def _add_step(a, b, o, relu):
-    def step():
-        np.add(a, b, out=o)
-        if relu:
-            np.maximum(o, 0, out=o)
-    return step
-
-
-def _pool_step(a, layer, o, keep):
-    bsz, h, w, c = a.shape
-    k, s, p = layer.kernel, layer.stride, layer.padding
-    _, ho, wo, _ = o.shape
-    if layer.kind == "avg" and p == 0 and ho == wo == 1 and k == h == w:
-        o2 = o.reshape(bsz, c)
+            offset = offset + bias.astype(np.float64)
+        for node in chain:
+            mult_add = affine_params(layers[node], params)
+            if mult_add is not None:
+                m, o = mult_add
+                mult, offset = mult * m, offset * m
+                if o is not None:
+                    offset = offset + o
+        scale, shift = keep(mult.astype(np.float32)), keep(offset.astype(np.float32))
+        end = chain[-1] if chain else name
+        last = add or end
+        out = floats[last] = keep(cache_aligned_zeros(shapes[last], np.float32))
+        res = None
+        if add is not None:
+            other = [s for s in srcs[add] if s != end][0]
+            res = _rows(floats[other])
+        y2d, out2d, relu = _rows(ints[name]), _rows(out), last in relus
 
         def step():
-            np.sum(a, axis=(1, 2), out=o2)
-            np.multiply(o2, np.float32(1.0 / (h * w)), out=o2)
+            _netops.epilogue(y2d, scale, shift, out2d, res, relu, threads)
         return step
-    fill = -np.inf if layer.kind == "max" else 0.0
-    if p:
-        padded = keep(np.full((bsz, h + 2 * p, w + 2 * p, c), fill, np.float32))
-        inner = padded[:, p:p + h, p:p + w]
-    else:
-        padded, inner = a, None
-    windows = [padded[:, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s]
-               for ky in range(k) for kx in range(k)]
-    if layer.kind == "max":
-        combine, inv = np.maximum, None
-    else:
-        combine = np.add
-        ones = np.zeros((1, h + 2 * p, w + 2 * p, 1), np.float32)
-        ones[:, p:p + h, p:p + w] = 1
-        counts = sum(ones[:, ky:ky + s * (ho - 1) + 1:s, kx:kx + s * (wo - 1) + 1:s]
-                     for ky in range(k) for kx in range(k))
-        inv = keep((1.0 / counts).astype(np.float32))
+    return make
+
+
+def _threshold_step(y, t, flip, bits, threads, keep):
+    """The next binary layer's input bits: (y >= t) xor flip per channel."""
+    t = keep(np.ascontiguousarray(t, np.int32))
+    flip = keep(np.ascontiguousarray(flip, np.uint8))
+    y2d, bits2d = _rows(y), _rows(bits)
 
     def step():
-        if inner is not None:
-            np.copyto(inner, a)
-        np.copyto(o, windows[0])
-        for win in windows[1:]:
-            combine(o, win, out=o)
-        if inv is not None:
-            np.multiply(o, inv, out=o)
+        _netops.threshold_pack(y2d, t, flip, bits2d, threads)
+    return step
+
+
+def _int_pool_step(y, layer, pooled, t, flip, bits, threads, keep):
+    """Max pool on a binary layer's int32 y, then its threshold fold."""
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    threshold = _threshold_step(pooled, t, flip, bits, threads, keep)
+
+    def step():
+        _netops.pool(y, pooled, "max", k, s, p, threads)
+        threshold()
+    return step
+
+
+def _affine_step(a, mult_add, o, relu, threads, keep):
+    c = a.shape[-1]
+    scale, bias = mult_add if mult_add is not None else (None, None)
+    scale = keep(np.ascontiguousarray(np.broadcast_to(1 if scale is None else scale, (c,)),
+                                      np.float32))
+    bias = keep(np.zeros(c, np.float32) if bias is None else
+                np.ascontiguousarray(bias, np.float32))
+    a2d, o2d = _rows(a), _rows(o)
+
+    def step():
+        _netops.epilogue(a2d, scale, bias, o2d, None, relu, threads)
+    return step
+
+
+def _add_step(a, b, o, relu, threads, keep):
+    a2d, b2d, o2d = _rows(a), _rows(b), _rows(o)
+    ones = keep(np.ones(a.shape[-1], np.float32))
+    zeros = keep(np.zeros(a.shape[-1], np.float32))
+
+    def step():
+        _netops.epilogue(a2d, ones, zeros, o2d, b2d, relu, threads)
+    return step
+
+
+def _pool_step(a, layer, o, threads):
+    k, s, p = layer.kernel, layer.stride, layer.padding
+
+    def step():
+        _netops.pool(a, o, layer.kind, k, s, p, threads)
     return step

@@ -1,0 +1,287 @@
+"""The network runtime's steps outside the binary layers, on NHWC buffers.
+
+bnnbench.models.network calls these on buffers it allocated at prepare():
+nothing here allocates per call. Each walks output rows (images x rows, or
+pixels) and, with threads > 1, splits them with prange; the inner loop runs
+over the channels of a pixel, contiguous in NHWC, so the compiler vectorises
+it.
+
+- pool: max (padding reads as -inf) or average (divides by the real pixels
+  of the window), any kernel, stride and padding; float32, and int32 for
+  max (a max commutes with the per-channel bias and any non-decreasing map,
+  so a max pool may run on a binary layer's exact integers).
+- epilogue: a binary layer's int32 y (or a float32 map) -> float32
+  scale * y + bias (+ a residual) (then ReLU), one pass: a binary layer's
+  bias, BatchNorm and shortcut Add; a lone BatchNorm or Add.
+- bias_relu: a float layer's GEMM output += bias, then ReLU, in place.
+- threshold_pack: a threshold fold (y >= t) xor flip, packed 64 channels
+  to a word: the next binary layer's input bits.
+
+Float results equal numpy's on the same operations up to the order of
+operations noted per function (the network's float bound covers that).
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, uint64_t
+from libc.string cimport memcpy
+
+ctypedef fused pool_t:
+    float
+    int32_t
+
+cdef extern from "<math.h>" nogil:
+    float INFINITY
+    float NAN
+
+cdef extern from "<limits.h>" nogil:
+    int INT_MIN
+
+
+cdef inline void _max_row(const pool_t *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c,
+                          Py_ssize_t oy, Py_ssize_t wo, int k, int s, int p, pool_t lowest,
+                          pool_t *out) noexcept nogil:
+    """Output row oy of one image: wo pixels of c channels, max over the
+    window's real pixels (lowest when it has none, i.e. all padding)."""
+    cdef Py_ssize_t ox, iy, ix, ch, y0, y1, x0, x1
+    cdef const pool_t *src
+    cdef pool_t *o
+    cdef pool_t v
+    y0 = oy * s - p
+    y1 = min(y0 + k, h)
+    y0 = max(y0, 0)
+    for ox in range(wo):
+        x0 = ox * s - p
+        x1 = min(x0 + k, w)
+        x0 = max(x0, 0)
+        o = out + ox * c
+        for ch in range(c):
+            o[ch] = lowest
+        for iy in range(y0, y1):
+            for ix in range(x0, x1):
+                src = x + (iy * w + ix) * c
+                for ch in range(c):
+                    v = src[ch]
+                    o[ch] = v if v > o[ch] else o[ch]
+
+
+cdef inline void _avg_row(const float *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c,
+                          Py_ssize_t oy, Py_ssize_t wo, int k, int s, int p,
+                          float *out) noexcept nogil:
+    """Output row oy: the float32 sum of the window's real pixels (row by
+    row, as numpy's window-by-window sum adds them), times 1 / count."""
+    cdef Py_ssize_t ox, iy, ix, ch, y0, y1, x0, x1
+    cdef const float *src
+    cdef float *o
+    cdef float inv
+    y0 = oy * s - p
+    y1 = min(y0 + k, h)
+    y0 = max(y0, 0)
+    for ox in range(wo):
+        x0 = ox * s - p
+        x1 = min(x0 + k, w)
+        x0 = max(x0, 0)
+        o = out + ox * c
+        for ch in range(c):
+            o[ch] = 0
+        for iy in range(y0, y1):
+            for ix in range(x0, x1):
+                src = x + (iy * w + ix) * c
+                for ch in range(c):
+                    o[ch] = o[ch] + src[ch]
+        if y1 > y0 and x1 > x0:
+            inv = 1.0 / <float>((y1 - y0) * (x1 - x0))
+        else:
+            inv = NAN   # no real pixel (padding >= kernel): 0 / 0, as numpy
+        for ch in range(c):
+            o[ch] = o[ch] * inv
+
+
+def pool_out_size(Py_ssize_t n, int k, int s, int p):
+    return (n + 2 * p - k) // s + 1
+
+
+def pool(const pool_t[:, :, :, ::1] x, pool_t[:, :, :, ::1] out, str kind, int k, int s,
+         int p, int threads=1):
+    """out (B, Ho, Wo, C) = kind ("max" or "avg") pool of x (B, H, W, C),
+    kernel k, stride s, padding p on every side; avg on float32 only."""
+    cdef Py_ssize_t b = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3]
+    cdef Py_ssize_t ho = out.shape[1], wo = out.shape[2], i, n, img, oy
+    cdef bint is_max = kind == "max"
+    cdef pool_t lowest
+    if kind not in ("max", "avg"):
+        raise ValueError(f"unknown pool kind {kind!r}")
+    if k < 1 or s < 1 or p < 0:
+        raise ValueError("pool needs kernel >= 1, stride >= 1, padding >= 0")
+    if (out.shape[0] != b or out.shape[3] != c or ho != pool_out_size(h, k, s, p)
+            or wo != pool_out_size(w, k, s, p)):
+        raise ValueError("pool output buffer does not match the layer")
+    if pool_t is int32_t:
+        if not is_max:
+            raise ValueError("average pooling runs on float32 only")
+        lowest = INT_MIN
+    else:
+        lowest = -INFINITY
+    n = b * ho
+    if n <= 0 or wo <= 0 or c == 0:
+        return
+    with nogil:
+        if is_max:
+            if threads > 1:
+                for i in prange(n, num_threads=threads, schedule="static"):
+                    img = i // ho
+                    _max_row(&x[img, 0, 0, 0], h, w, c, i - img * ho, wo, k, s, p, lowest,
+                             &out[img, i - img * ho, 0, 0])
+            else:
+                for i in range(n):
+                    img = i // ho
+                    oy = i - img * ho
+                    _max_row(&x[img, 0, 0, 0], h, w, c, oy, wo, k, s, p, lowest,
+                             &out[img, oy, 0, 0])
+        else:
+            if pool_t is float:
+                if threads > 1:
+                    for i in prange(n, num_threads=threads, schedule="static"):
+                        img = i // ho
+                        _avg_row(&x[img, 0, 0, 0], h, w, c, i - img * ho, wo, k, s, p,
+                                 &out[img, i - img * ho, 0, 0])
+                else:
+                    for i in range(n):
+                        img = i // ho
+                        oy = i - img * ho
+                        _avg_row(&x[img, 0, 0, 0], h, w, c, oy, wo, k, s, p,
+                                 &out[img, oy, 0, 0])
+
+
+cdef inline void _epilogue_pixel(const pool_t *y, const float *scale, const float *bias,
+                                 const float *res, bint relu, Py_ssize_t c,
+                                 float *out) noexcept nogil:
+    """One pixel; four plain loops rather than one with branches, so each
+    vectorises."""
+    cdef Py_ssize_t ch
+    cdef float v
+    if res == NULL and not relu:
+        for ch in range(c):
+            out[ch] = <float>y[ch] * scale[ch] + bias[ch]
+    elif res == NULL:
+        for ch in range(c):
+            v = <float>y[ch] * scale[ch] + bias[ch]
+            out[ch] = v if v > 0 else 0
+    elif not relu:
+        for ch in range(c):
+            out[ch] = (<float>y[ch] * scale[ch] + bias[ch]) + res[ch]
+    else:
+        for ch in range(c):
+            v = (<float>y[ch] * scale[ch] + bias[ch]) + res[ch]
+            out[ch] = v if v > 0 else 0
+
+
+def epilogue(const pool_t[:, ::1] y, const float[::1] scale not None,
+             const float[::1] bias not None, float[:, ::1] out,
+             const float[:, ::1] res=None, bint relu=False, int threads=1):
+    """out (pixels, C) float32 = relu?(scale * y + bias + res) per channel,
+    in that order, one pass; res may be None. The caller passes ones and
+    zeros for a missing scale or bias: y * 1 + 0 == y, exactly.
+
+    y is a binary layer's exact int32 output (y -> float32 is exact: |y| <=
+    K < 2^24) or float32 (a BatchNorm, an Add: y + res). The compiler may
+    fuse scale * y + bias into one rounding (FMA) where numpy rounds twice."""
+    cdef Py_ssize_t n = y.shape[0], c = y.shape[1], i
+    cdef const float *rp = NULL
+    if out.shape[0] != n or out.shape[1] != c:
+        raise ValueError("epilogue output does not match its input")
+    if scale.shape[0] != c or bias.shape[0] != c:
+        raise ValueError("epilogue scale or bias does not match the channels")
+    if res is not None and (res.shape[0] != n or res.shape[1] != c):
+        raise ValueError("epilogue residual does not match its input")
+    if n == 0 or c == 0:
+        return
+    if res is not None:
+        rp = &res[0, 0]
+    with nogil:
+        if threads > 1:
+            for i in prange(n, num_threads=threads, schedule="static"):
+                _epilogue_pixel(&y[i, 0], &scale[0], &bias[0],
+                                rp + i * c if rp != NULL else NULL, relu, c, &out[i, 0])
+        else:
+            for i in range(n):
+                _epilogue_pixel(&y[i, 0], &scale[0], &bias[0],
+                                rp + i * c if rp != NULL else NULL, relu, c, &out[i, 0])
+
+
+cdef inline void _bias_relu_row(float *x, const float *bias, bint relu,
+                                Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t ch
+    cdef float v
+    for ch in range(c):
+        v = x[ch]
+        if bias != NULL:
+            v = v + bias[ch]
+        if relu:
+            v = v if v > 0 else 0
+        x[ch] = v
+
+
+def bias_relu(float[:, ::1] x, const float[::1] bias, bint relu, int threads=1):
+    """In place, per row of x (pixels, C): x = x + bias (bias may be None),
+    then max(x, 0) when relu; numpy's np.add then np.maximum, in one pass."""
+    cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
+    cdef const float *bp = NULL
+    if bias is not None:
+        if bias.shape[0] != c:
+            raise ValueError("bias does not match the channels")
+        bp = &bias[0] if c else NULL
+    if n == 0 or c == 0 or (bp == NULL and not relu):
+        return
+    with nogil:
+        if threads > 1:
+            for i in prange(n, num_threads=threads, schedule="static"):
+                _bias_relu_row(&x[i, 0], bp, relu, c)
+        else:
+            for i in range(n):
+                _bias_relu_row(&x[i, 0], bp, relu, c)
+
+
+cdef inline void _threshold_pixel(const int32_t *y, const int32_t *t, const unsigned char *flip,
+                                  Py_ssize_t c, uint64_t *bits) noexcept nogil:
+    """64 channels at a time: the bits as bytes 0/1 first (a compare loop the
+    compiler vectorises), then each 8 bytes to 8 bits with one multiply:
+    byte i of g (0 or 1) lands on bit 56 + i of g * 0x0102040810204080, and
+    no two products share a bit (the bytes are read little-endian, as every
+    host bnnbench runs on is)."""
+    cdef Py_ssize_t w0, j, cnt
+    cdef unsigned char m[64]
+    cdef uint64_t word, g
+    for w0 in range(0, c, 64):
+        cnt = min(c - w0, 64)
+        for j in range(cnt):
+            m[j] = (y[w0 + j] >= t[w0 + j]) ^ flip[w0 + j]
+        for j in range(cnt, (cnt + 7) // 8 * 8):
+            m[j] = 0
+        word = 0
+        for j in range(0, cnt, 8):
+            memcpy(&g, &m[j], 8)
+            word |= ((g * <uint64_t>0x0102040810204080) >> 56) << j
+        bits[w0 // 64] = word
+
+
+def threshold_pack(const int32_t[:, ::1] y, const int32_t[::1] t not None,
+                   const unsigned char[::1] flip not None, uint64_t[:, ::1] bits,
+                   int threads=1):
+    """bits (pixels, ceil(C / 64)): bit c of pixel p is (y[p, c] >= t[c])
+    xor flip[c] (the network's threshold fold), channel c at bit c % 64 of
+    word c // 64 (little-endian bit order, as bitpack packs signs); the bits
+    past C in the last word are 0."""
+    cdef Py_ssize_t n = y.shape[0], c = y.shape[1], i
+    if t.shape[0] != c or flip.shape[0] != c:
+        raise ValueError("threshold table does not match the channels")
+    if bits.shape[0] != n or bits.shape[1] != (c + 63) // 64:
+        raise ValueError("bit buffer does not match y")
+    if n == 0 or c == 0:
+        return
+    with nogil:
+        if threads > 1:
+            for i in prange(n, num_threads=threads, schedule="static"):
+                _threshold_pixel(&y[i, 0], &t[0], &flip[0], c, &bits[i, 0])
+        else:
+            for i in range(n):
+                _threshold_pixel(&y[i, 0], &t[0], &flip[0], c, &bits[i, 0])
+
