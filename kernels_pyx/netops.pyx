@@ -36,6 +36,15 @@ cdef extern from "<limits.h>" nogil:
     int INT_MIN
 
 
+cdef inline void _clip(Py_ssize_t o, int k, int s, int p, Py_ssize_t n,
+                       Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    """[lo, hi): the real pixels (0 .. n-1) of output o's k-wide window
+    with stride s and p pixels of padding before it."""
+    lo[0] = o * s - p
+    hi[0] = min(lo[0] + k, n)
+    lo[0] = max(lo[0], 0)
+
+
 cdef inline void _max_row(const pool_t *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c,
                           Py_ssize_t oy, Py_ssize_t wo, int k, int s, int p, pool_t lowest,
                           pool_t *out) noexcept nogil:
@@ -45,13 +54,9 @@ cdef inline void _max_row(const pool_t *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_
     cdef const pool_t *src
     cdef pool_t *o
     cdef pool_t v
-    y0 = oy * s - p
-    y1 = min(y0 + k, h)
-    y0 = max(y0, 0)
+    _clip(oy, k, s, p, h, &y0, &y1)
     for ox in range(wo):
-        x0 = ox * s - p
-        x1 = min(x0 + k, w)
-        x0 = max(x0, 0)
+        _clip(ox, k, s, p, w, &x0, &x1)
         o = out + ox * c
         for ch in range(c):
             o[ch] = lowest
@@ -72,13 +77,9 @@ cdef inline void _avg_row(const float *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t
     cdef const float *src
     cdef float *o
     cdef float inv
-    y0 = oy * s - p
-    y1 = min(y0 + k, h)
-    y0 = max(y0, 0)
+    _clip(oy, k, s, p, h, &y0, &y1)
     for ox in range(wo):
-        x0 = ox * s - p
-        x1 = min(x0 + k, w)
-        x0 = max(x0, 0)
+        _clip(ox, k, s, p, w, &x0, &x1)
         o = out + ox * c
         for ch in range(c):
             o[ch] = 0
