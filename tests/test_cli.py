@@ -118,3 +118,13 @@ def test_help_explains():
     proc = bnnbench("sweep", "--help")
     assert proc.returncode == 0
     assert "float_blas" in proc.stdout and "--channels" in proc.stdout
+
+
+def test_measuring_commands_need_no_page_libraries():
+    """A Pi that only sweeps needs numpy and pandas, not the report page's
+    jinja2 and matplotlib: building the CLI imports neither."""
+    code = ("import sys, bnnbench.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('jinja2', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr

@@ -38,7 +38,7 @@ from bnnbench.models.accuracy import Config
 from bnnbench.cli import main
 from bnnbench.errors import BnnbenchError
 from bnnbench.methods import conv, kernels
-from bnnbench.report import build_report
+from bnnbench.report.build import build_report
 from test_report import rewrite as copy_run   # a run file copied under another host
 
 FAST = ["--quick", "--channels", "1", "--methods", "float_blas,xnor_64", "--min-time", "0",

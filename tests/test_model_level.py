@@ -10,7 +10,7 @@ import pytest
 
 from bnnbench.measure import levels
 from bnnbench.models import zoo
-from bnnbench.report import build_report
+from bnnbench.report.build import build_report
 from bnnbench.runs import reader
 from bnnbench.runs.frame import add_speedups
 

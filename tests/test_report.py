@@ -13,7 +13,8 @@ import pytest
 from bnnbench.runs import reader
 from bnnbench.runs.frame import add_speedups
 from bnnbench.cli import main
-from bnnbench.report import build_report, data, sections
+from bnnbench.report import data, sections
+from bnnbench.report.build import build_report
 
 FAST = ["--quick", "--min-time", "0", "--repeat", "1", "--quiet"]
 HOSTILE = "<script>alert(1)</script>"

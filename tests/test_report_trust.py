@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from bnnbench.measure import trust
-from bnnbench.report import build_report, data, figures, sections
+from bnnbench.report import data, figures, sections
+from bnnbench.report.build import build_report
 
 HOST = dict(arch="x86_64", cpu_brand="Crafted CPU", cpu_flags=["popcnt", "avx2"],
             physical_cores=2, logical_cores=2, blas={"library": "openblas"})

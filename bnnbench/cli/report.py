@@ -47,7 +47,7 @@ def run(args):
 
 def write_report(paths, out, all_runs=False, quiet=False, title=None, reference=None):
     """Build the report of `paths` into `out`, saying what it skipped and where it is."""
-    from ..report import build_report  # matplotlib is imported only when a report is made
+    from ..report.build import build_report  # matplotlib only when a report is made
     say = (lambda text: None) if quiet else (
         lambda text: print(f"bnnbench report: {text}", file=sys.stderr))
     try:
