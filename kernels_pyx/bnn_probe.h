@@ -2,9 +2,12 @@
  * kernels do, built with the kernels' own flags and code path.
  *
  * popcount: xor + popcount + accumulate over L1-resident operands with the
- *   best popcount this build has (AVX-512 vpopcntq; on AVX2 the nibble
- *   lookup on operands already split into nibbles, its cheapest form; NEON
- *   or scalar popcount otherwise). Returns the bit-MACs done.
+ *   best popcount this build has (AVX-512 vpopcntq; on AVX2 several loops,
+ *   the nibble lookup on operands already split into nibbles, scalar POPCNT
+ *   and mixes of both, of which the probe takes the fastest; NEON or scalar
+ *   popcount otherwise). bnn_probe_popcount_method(m, ...) runs method m of
+ *   bnn_probe_method_names (one entry outside AVX2). Returns the bit-MACs
+ *   done.
  * fma: independent float32 multiply-add chains, enough of them to cover
  *   the FMA latency, in the float tile's vectors (bnn_simd.h): zmm on
  *   AVX-512, where Intel cores with two 512-bit FMA units do twice the ymm
@@ -55,31 +58,72 @@ static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint
         total = _mm512_add_epi64(total, _mm512_add_epi64(acc[r][0], acc[r][1]));
     uint64_t t[8];
     _mm512_storeu_si512((void *)t, total);
-    *sink = t[0] + t[7];
+    *sink = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
     /* per A word: two registers of 8 u64 words */
     return rounds * BNN_PROBE_WORDS * 16 * 64;
 }
-#elif defined(BNN_PATH_AVX2)
-#define BNN_PROBE_METHOD "avx2 nibble lookup (vpshufb)"
-static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint64_t *sink)
+/* One method on this path: the table the probe reads has one entry. */
+#define BNN_PROBE_N_METHODS 1
+static const char *const bnn_probe_method_names[BNN_PROBE_N_METHODS] = {"vpopcntq"};
+static const char *const bnn_probe_method_texts[BNN_PROBE_N_METHODS] = {BNN_PROBE_METHOD};
+static inline int64_t bnn_probe_popcount_method(int method, int64_t rounds, const uint64_t *x,
+                                                uint64_t *sink)
 {
-    /* Operands in their cheapest form: nibble-split, 4 B vectors held in
-     * registers, A words broadcast from L1 (low nibbles in the first half of
-     * x, high in the second). Per 256 bit-MACs: 2 xor, 2 vpshufb, 2 add. */
+    (void)method;
+    return bnn_probe_popcount(rounds, x, sink);
+}
+#elif defined(BNN_PATH_AVX2)
+/* AVX2 has no vector popcount, and which of its ways to count is fastest
+ * depends on the core: the nibble lookup (vpshufb) runs on the vector
+ * ports, scalar POPCNT on the integer ALUs (four a cycle on AMD Zen 3, one
+ * port on Intel cores, shared there with vector work). So the probe times
+ * each loop below and takes the best as the ceiling (measure/probe.py); a
+ * kernel that uses a slower method shows as below it. All hold several
+ * independent accumulators over L1-resident operands and return the bit-MACs
+ * done; *sink is the sum of all their popcounts, so it depends on the
+ * operands and the compiler cannot drop the work. */
+#define BNN_PROBE_METHOD "avx2 nibble lookup (vpshufb)"
+#define BNN_PROBE_N_METHODS 4
+static const char *const bnn_probe_method_names[BNN_PROBE_N_METHODS] = {
+    "nibble", "popcnt", "mix4", "mix8"};
+static const char *const bnn_probe_method_texts[BNN_PROBE_N_METHODS] = {
+    "avx2 nibble lookup (vpshufb)",
+    "scalar popcnt, 8 accumulators",
+    "avx2 nibble lookup + scalar popcnt on 1/5 of the words",
+    "avx2 nibble lookup + scalar popcnt on 1/3 of the words"};
+
+/* Makes the compiler forget what it knows about p (so a round's loads and
+ * popcounts cannot be hoisted out of the rounds loop). */
+#define BNN_PROBE_OPAQUE(p) __asm__("" : "+r"(p))
+
+/* The nibble lookup, shaped like the AVX2 xnor tile (bnn_x86.h): operands in
+ * their cheapest form, nibble-split, 4 B vectors held in registers, A words
+ * broadcast from L1 (low nibbles in the first half of x, high in the
+ * second); per 256 bit-MACs 2 xor, 2 vpshufb, 2 add; byte counters widened
+ * every BNN_BYTE_STEPS steps. SCALAR words per step (0, 4 or 8) also go
+ * through scalar popcnt, interleaved, so both port groups work at once: per
+ * step the vectors do 16 words, the ALUs SCALAR (a raw A word against B
+ * words read from L1, SCALAR accumulators). */
+static inline __attribute__((always_inline)) int64_t bnn_probe_nibble_mix(int64_t rounds, const uint64_t *x, uint64_t *sink,
+                                           const int SCALAR)
+{
+    enum { W = BNN_PROBE_WORDS, STEPS = BNN_PROBE_WORDS / 2 };
     const __m256i lut = bnn_nibble_lut(), low = _mm256_set1_epi8(0x0f);
     uint64_t split[BNN_PROBE_WORDS];
-    for (int i = 0; i < BNN_PROBE_WORDS; ++i) split[i] = x[i] & 0x0f0f0f0f0f0f0f0fULL;
-    const uint64_t *lo = split, *hi = split + BNN_PROBE_WORDS / 2;
+    for (int i = 0; i < W; ++i) split[i] = x[i] & 0x0f0f0f0f0f0f0f0fULL;
+    const uint64_t *lo = split, *hi = split + STEPS;
     __m256i bl[4], bh[4], tot = _mm256_setzero_si256();
+    uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int u = 0; u < 4; ++u) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(x + 4 * u));
         bl[u] = _mm256_and_si256(v, low);
         bh[u] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
     }
     for (int64_t r = 0; r < rounds; ++r) {
-        for (int blk = 0; blk < BNN_PROBE_WORDS / 2; blk += BNN_BYTE_STEPS) {
-            int end = blk + BNN_BYTE_STEPS < BNN_PROBE_WORDS / 2 ? blk + BNN_BYTE_STEPS
-                                                                : BNN_PROBE_WORDS / 2;
+        const uint64_t *xs = x;
+        BNN_PROBE_OPAQUE(xs);
+        for (int blk = 0; blk < STEPS; blk += BNN_BYTE_STEPS) {
+            int end = blk + BNN_BYTE_STEPS < STEPS ? blk + BNN_BYTE_STEPS : STEPS;
             __m256i acc[4];
             for (int u = 0; u < 4; ++u) acc[u] = _mm256_setzero_si256();
             for (int i = blk; i < end; ++i) {
@@ -89,15 +133,51 @@ static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint
                     acc[u] = _mm256_add_epi8(acc[u], _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, bl[u])));
                     acc[u] = _mm256_add_epi8(acc[u], _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, bh[u])));
                 }
+                if (SCALAR) {
+                    const uint64_t a = xs[W - 1 - i], *b = xs + ((i * SCALAR) & (W - 1));
+                    for (int k = 0; k < SCALAR; ++k)
+                        s[k] += (uint64_t)__builtin_popcountll(a ^ b[k]);
+                }
             }
             for (int u = 0; u < 4; ++u) tot = _mm256_add_epi64(tot, bnn_widen_u64(acc[u]));
         }
     }
     uint64_t t[4];
     _mm256_storeu_si256((__m256i *)t, tot);
-    *sink = t[0] + t[3];
-    /* per A word: 4 vectors x 4 lanes of 64-bit words */
-    return rounds * (int64_t)(BNN_PROBE_WORDS / 2) * 16 * 64;
+    *sink = t[0] + t[1] + t[2] + t[3] + s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    /* per step: 4 vectors x 4 lanes of 64-bit words, plus SCALAR words */
+    return rounds * (int64_t)STEPS * (16 + SCALAR) * 64;
+}
+
+/* Scalar POPCNT on 64-bit words, shaped like a scalar tile's steady state:
+ * one word of A held per step against 8 words of B read from L1, xor +
+ * popcnt + add into 8 independent accumulators (popcnt has a latency of 3
+ * cycles on Intel cores, 1 on Zen 3, which issues 4 a cycle). */
+static inline int64_t bnn_probe_popcnt(int64_t rounds, const uint64_t *x, uint64_t *sink)
+{
+    enum { W = BNN_PROBE_WORDS };
+    uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t r = 0; r < rounds; ++r) {
+        const uint64_t *xs = x;
+        BNN_PROBE_OPAQUE(xs);
+        for (int i = 0; i < W; i += 8) {
+            const uint64_t a = xs[W - 1 - i / 8];
+            for (int k = 0; k < 8; ++k) s[k] += (uint64_t)__builtin_popcountll(a ^ xs[i + k]);
+        }
+    }
+    *sink = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    return rounds * (int64_t)W * 64;
+}
+
+static inline int64_t bnn_probe_popcount_method(int method, int64_t rounds, const uint64_t *x,
+                                                uint64_t *sink)
+{
+    switch (method) {
+    case 1: return bnn_probe_popcnt(rounds, x, sink);
+    case 2: return bnn_probe_nibble_mix(rounds, x, sink, 4);
+    case 3: return bnn_probe_nibble_mix(rounds, x, sink, 8);
+    default: return bnn_probe_nibble_mix(rounds, x, sink, 0);
+    }
 }
 #else
 #define BNN_PROBE_METHOD "scalar popcount"
@@ -110,7 +190,27 @@ static inline int64_t bnn_probe_popcount(int64_t rounds, const uint64_t *x, uint
     *sink = acc[0] + acc[1] + acc[2] + acc[3];
     return rounds * BNN_PROBE_WORDS * 64;
 }
+#define BNN_PROBE_N_METHODS 1
+static const char *const bnn_probe_method_names[BNN_PROBE_N_METHODS] = {"popcount"};
+static const char *const bnn_probe_method_texts[BNN_PROBE_N_METHODS] = {BNN_PROBE_METHOD};
+static inline int64_t bnn_probe_popcount_method(int method, int64_t rounds, const uint64_t *x,
+                                                uint64_t *sink)
+{
+    (void)method;
+    return bnn_probe_popcount(rounds, x, sink);
+}
 #endif
+
+/* Name (the probe result's key) and description of popcount method m. */
+static inline const char *bnn_probe_method_name(int m)
+{
+    return m >= 0 && m < BNN_PROBE_N_METHODS ? bnn_probe_method_names[m] : "";
+}
+
+static inline const char *bnn_probe_method_text(int m)
+{
+    return m >= 0 && m < BNN_PROBE_N_METHODS ? bnn_probe_method_texts[m] : "";
+}
 
 #define BNN_PROBE_CHAINS 12
 static inline int64_t bnn_probe_fma(int64_t rounds, float seed, float *sink)

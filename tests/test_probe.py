@@ -4,8 +4,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from bnnbench import _probe
 from bnnbench.measure import probe
 
 
@@ -21,6 +23,83 @@ def test_probe_measures_every_peak(peaks):
     assert one["pack_fraction_of_copy"] == pytest.approx(one["pack_gbs"] / one["copy_gbs"])
     assert one["pack_fraction_of_read"] == pytest.approx(one["pack_gbs"] / one["read_gbs"])
     assert peaks["popcount_method"]
+
+
+def test_the_popcount_peak_is_the_best_of_the_methods(peaks):
+    table = peaks["popcount_methods"]["1"]
+    assert list(table) == list(_probe.METHODS)
+    assert all(rate > 0 for rate in table.values())
+    best = max(table, key=table.get)
+    assert peaks["threads"]["1"]["popcount_gops"] == max(table.values())
+    assert peaks["popcount_winner"]["1"] == best
+    assert peaks["popcount_method"] == _probe.METHOD_TEXTS[best]
+    if kernels_path().startswith("avx2"):
+        # AVX2: the nibble lookup, scalar POPCNT and mixes of both
+        assert {"nibble", "popcnt", "mix4", "mix8"} <= set(_probe.METHODS)
+    else:
+        assert len(_probe.METHODS) == 1
+
+
+def kernels_path():
+    from bnnbench.methods import kernels
+    return kernels.BUILD["kernel_path"]
+
+
+@pytest.mark.parametrize("method", _probe.METHODS)
+def test_each_popcount_loop_does_the_work_it_counts(method):
+    rng = np.random.default_rng(0)
+    words = rng.integers(0, 2**64, _probe.PROBE_WORDS, dtype=np.uint64)
+    ops, total = _probe.popcount_checksum(words, 1, method)
+    assert ops > 0 and ops % 64 == 0
+    # Random bits: each bit-MAC the loop counts finds a set bit half the
+    # time, so a loop that skipped some of its work would sum well below.
+    assert 0.45 < total / ops < 0.55
+    assert _probe.popcount_checksum(words, 3, method) == (3 * ops, 3 * total)
+    # The sum depends on the words (the compiler cannot drop the loop).
+    other = rng.integers(0, 2**64, _probe.PROBE_WORDS, dtype=np.uint64)
+    assert _probe.popcount_checksum(other, 1, method)[1] != total
+    # Threaded, each thread does the same loop.
+    assert _probe.popcount(2, 2, method)[0] == 2 * 2 * ops
+
+
+def test_an_unknown_popcount_method_is_refused():
+    with pytest.raises(ValueError, match="no popcount method"):
+        _probe.popcount(1, 1, "no-such-method")
+
+
+def test_the_ceiling_timed_in_turns_runs_the_winning_method(monkeypatch):
+    fast = _probe.METHODS[-1]
+    table = {m: 100.0 for m in _probe.METHODS}
+    table[fast] = 200.0
+    peaks = {"popcount_methods": {"1": table},
+             "threads": {"1": {"popcount_gops": 200.0, "fma_gflops": 10.0}}}
+    assert probe.winner(peaks, 1) == fast
+    ran = []
+    real = _probe.popcount
+
+    def spy(rounds, threads=1, method=None):
+        ran.append(method)
+        return real(rounds, threads, method)
+
+    monkeypatch.setattr(probe._probe, "popcount", spy)
+    call, ops = probe.ceiling_call("xnor", 1, peaks)
+    call()
+    assert ran and set(ran) == {fast}
+    # A probe without a method table (an older run) or from another build
+    # runs the default loop.
+    assert probe.winner({"threads": peaks["threads"]}, 1) is None
+    assert probe.winner({"popcount_methods": {"1": {"elsewhere": 5.0}}}, 1) is None
+
+
+def test_best_of_merges_the_method_tables():
+    a = {"popcount_method": "x", "popcount_methods": {"1": {"nibble": 900.0, "popcnt": 400.0}},
+         "threads": {"1": {"popcount_gops": 900.0}}}
+    b = {"popcount_method": "y", "popcount_methods": {"1": {"nibble": 800.0, "popcnt": 950.0}},
+         "threads": {"1": {"popcount_gops": 950.0}}}
+    merged = probe.best_of(a, b)
+    assert merged["popcount_methods"]["1"] == {"nibble": 900.0, "popcnt": 950.0}
+    assert merged["popcount_winner"] == {"1": "popcnt"}
+    assert merged["threads"]["1"]["popcount_gops"] == 950.0
 
 
 def test_peak_fraction_uses_the_row_kind_and_threads():

@@ -4,7 +4,12 @@ judged against, measured with the kernels' own build.
 - popcount_gops: xor + popcount + accumulate over L1-resident words with the
   best popcount this build has, in Gbit-op/s (2 ops per bit-MAC, like the
   sweep's 2*M*N*K). It bounds every xnor kernel: their inner loop is this
-  loop plus loads and bookkeeping.
+  loop plus loads and bookkeeping. The AVX2 build has several ways to count
+  (the nibble lookup, scalar POPCNT, mixes of both) and which is fastest
+  depends on the core, so each is timed and the fastest is the peak:
+  popcount_methods[threads] holds every method's rate, popcount_winner
+  [threads] the fastest's name, popcount_method its description. Other
+  builds have one method.
 - fma_gflops: independent float32 multiply-add chains, in GFLOP/s: the
   float ceiling that float_blas and float_gemm approach.
 - copy_gbs: a large memcpy, bytes read + written per second.
@@ -33,8 +38,8 @@ PACK_SHAPE = (8192, 8192)       # 256 MiB of float32 activations
 TARGET_S = 0.15
 
 
-def _best_rate(run, tries=5):
-    """Calibrate a (work, seconds) loop to about TARGET_S; best rate of `tries`.
+def _rounds(run):
+    """Rounds of a (work, seconds) loop that last about TARGET_S.
 
     Each calibration step takes the faster of two calls: the first call on
     n threads also wakes the OpenMP team, which on a busy host can take tens
@@ -46,8 +51,57 @@ def _best_rate(run, tries=5):
         if seconds >= TARGET_S / 4 or rounds > 2**40:
             break
         rounds *= 8
-    rounds = max(1, int(rounds * TARGET_S / max(seconds, 1e-9)))
+    return max(1, int(rounds * TARGET_S / max(seconds, 1e-9)))
+
+
+def _best_rate(run, tries=5):
+    """Calibrate a (work, seconds) loop to about TARGET_S; best rate of `tries`."""
+    rounds = _rounds(run)
     return max(w / s for w, s in (run(rounds) for _ in range(tries)))
+
+
+def _best_rates(runs, tries=5):
+    """_best_rate of each of several loops ({name: run}), their tries taken
+    in turns so that a slow minute on a shared host slows all of them."""
+    sized = {name: _rounds(run) for name, run in runs.items()}
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(tries):
+        for name, run in runs.items():
+            work, seconds = run(sized[name])
+            best[name] = max(best[name], work / seconds)
+    return best
+
+
+def _popcount_rates(threads):
+    """Gbit-op/s of every popcount method of this build on `threads`."""
+    runs = {m: functools.partial(_popcount_loop, method=m, threads=threads)
+            for m in _probe.METHODS}
+    return {m: 2 * rate / 1e9 for m, rate in _best_rates(runs).items()}
+
+
+def _popcount_loop(rounds, method, threads):
+    return _probe.popcount(rounds, threads, method)
+
+
+def winner(probe, threads):
+    """Name of the fastest popcount method on `threads` in `probe`, if this
+    build has it (a probe from another build, or from before the methods
+    were timed, names none: None, the build's default loop)."""
+    table = ((probe or {}).get("popcount_methods") or {}).get(str(threads))
+    if not isinstance(table, dict) or not table:
+        return None
+    best = max(table, key=lambda m: table[m])
+    return best if best in _probe.METHODS else None
+
+
+def _describe(winners):
+    """popcount_method: the winning method's description, per thread count
+    where they differ."""
+    texts = {t: _probe.METHOD_TEXTS.get(m, m) for t, m in winners.items()}
+    if len(set(texts.values())) <= 1:
+        return next(iter(texts.values()), _probe.METHOD)
+    return "; ".join(f"{texts[t]} on {t} thread{'' if t == '1' else 's'}"
+                     for t in sorted(texts, key=int))
 
 
 def _copy_gbs(threads, src, dst):
@@ -87,7 +141,11 @@ def ceiling_call(kind, threads, probe):
     peak = ((probe or {}).get("threads", {}).get(str(threads)) or {}).get(CEILINGS.get(kind))
     if not peak:
         return None
-    loop = _probe.popcount if kind == "xnor" else _probe.fma
+    if kind == "xnor":
+        # the loop that won the probe: the ceiling is the fastest method
+        loop = functools.partial(_probe.popcount, method=winner(probe, threads))
+    else:
+        loop = _probe.fma
     per_round = 2 * loop(1, threads)[0]
     rounds = max(1, int(CEILING_CALL_S * peak * 1e9 / per_round))
     return (lambda: loop(rounds, threads)), rounds * per_round
@@ -99,13 +157,16 @@ def _run_probe(threads):
     dst = np.empty_like(src)
     b = np.random.default_rng(1).standard_normal(PACK_SHAPE, dtype=np.float32)
     out = kernels.pack_panels(b, 64, 1)
-    peaks = {}
+    peaks, methods, winners = {}, {}, {}
     for t in threads:
         copy = _copy_gbs(t, src, dst)
         read = _read_gbs(t, src.view(np.uint64))
         pack = _pack_gbs(t, b, out)
+        rates = _popcount_rates(t)
+        best = max(rates, key=rates.get)
+        methods[str(t)], winners[str(t)] = rates, best
         peaks[str(t)] = {
-            "popcount_gops": 2 * _best_rate(lambda r: _probe.popcount(r, t)) / 1e9,
+            "popcount_gops": rates[best],
             "fma_gflops": 2 * _best_rate(lambda r: _probe.fma(r, t)) / 1e9,
             "copy_gbs": copy,
             "read_gbs": read,
@@ -113,7 +174,8 @@ def _run_probe(threads):
             "pack_fraction_of_copy": pack / copy,
             "pack_fraction_of_read": pack / read,
         }
-    return {"popcount_method": _probe.METHOD, "threads": peaks}
+    return {"popcount_method": _describe(winners), "popcount_methods": methods,
+            "popcount_winner": winners, "threads": peaks}
 
 
 def run_probe(threads=None, fresh=False):
@@ -150,6 +212,16 @@ def best_of(a, b):
     """Per thread count and peak, the higher of two probes: a peak is what
     the machine can do, so the slowed try is the one to discard."""
     out = {"popcount_method": a.get("popcount_method"), "threads": {}}
+    tables = {}
+    for t in set(a.get("popcount_methods") or {}) | set(b.get("popcount_methods") or {}):
+        ta = (a.get("popcount_methods") or {}).get(t) or {}
+        tb = (b.get("popcount_methods") or {}).get(t) or {}
+        tables[t] = {m: max(v for v in (ta.get(m), tb.get(m)) if v is not None)
+                     for m in dict.fromkeys([*ta, *tb])}
+    if tables:
+        out["popcount_methods"] = tables
+        out["popcount_winner"] = {t: max(r, key=r.get) for t, r in tables.items() if r}
+        out["popcount_method"] = _describe(out["popcount_winner"])
     for t in set(a.get("threads", {})) | set(b.get("threads", {})):
         pa, pb = a["threads"].get(t, {}), b["threads"].get(t, {})
         merged = {k: max(v for v in (pa.get(k), pb.get(k)) if v is not None)
