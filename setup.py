@@ -25,6 +25,7 @@ import tempfile
 import numpy
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
 PLAIN_PROBE = "int main(void){return 0;}\n"
@@ -44,6 +45,26 @@ def _simde_include():
     except ImportError:
         sys.exit("bnnbench: BNNBENCH_EMULATE_AVX512=1 needs SIMDe: pip install simde-py")
     return simde_py.get_include()
+
+
+class BuildPy(build_py):
+    """An installed bnnbench (a wheel) carries what a device needs to build
+    it again: `bnnbench fleet` ships an installed package's source to its
+    devices, which compile the kernels themselves. The kernel sources and
+    the build files go into bnnbench/kernels_pyx/ of the built package; an
+    editable install reads them from the source tree instead."""
+
+    SOURCES = ("kernels_pyx/*.pyx", "kernels_pyx/*.pxd", "kernels_pyx/*.h",
+               "setup.py", "pyproject.toml")
+
+    def run(self):
+        super().run()
+        here = os.path.dirname(os.path.abspath(__file__))
+        target = os.path.join(self.build_lib, "bnnbench", "kernels_pyx")
+        self.mkpath(target)
+        for pattern in self.SOURCES:
+            for path in sorted(glob.glob(os.path.join(here, pattern))):
+                self.copy_file(path, os.path.join(target, os.path.basename(path)))
 
 
 class BuildExt(build_ext):
@@ -130,4 +151,4 @@ def extensions():
                                           "initializedcheck": False})
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt, "build_py": BuildPy})

@@ -669,3 +669,25 @@ def test_fleet_ships_a_plain_install(tmp_path):
     assert "\n" not in str(info.value)
     # the clone path is kept: from a clone, git archive of HEAD
     assert source.current().origin == "git" and source.current().commit == head_commit()
+
+
+def test_fleet_ships_a_wheel_install(tmp_path):
+    """A built package (what a wheel holds: setup.py's build_py) carries the
+    kernel sources and the build files inside bnnbench/kernels_pyx/, so
+    `pip install 'bnnbench[fleet]'` alone can ship a source the devices
+    build."""
+    import io
+    import tarfile
+
+    from bnnbench.fleet import source
+    lib = tmp_path / "lib"
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(lib)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (lib / "kernels_pyx").exists()   # nothing outside the package
+    src = source.from_install(str(lib / "bnnbench"))
+    names = set(tarfile.open(fileobj=io.BytesIO(src.archive)).getnames())
+    assert {"setup.py", "pyproject.toml", "README.md", "kernels_pyx/xnor_gemm.pyx",
+            "kernels_pyx/netops.pyx", "kernels_pyx/bnn_config.h", "kernels_pyx/words.pxd",
+            "bnnbench/__init__.py"} <= names
+    assert not [n for n in names if n.startswith("bnnbench/kernels_pyx")]   # shipped once

@@ -11,7 +11,8 @@ has no .git):
   source tree): an sdist-like archive of what is installed: the package's
   source files (.py, templates: build products such as .so, .c and
   __pycache__ left out), the kernel sources (.pyx, .pxd, .h of
-  kernels_pyx/), and setup.py, pyproject.toml and README.md. The commit
+  kernels_pyx/, which a wheel carries inside the package), and setup.py,
+  pyproject.toml and README.md. The commit
   is the one it came from when known: bnnbench/COMMIT (an archive a fleet
   shipped before), pip's direct_url.json (pip install git+URL@REV), or the
   enclosing git tree; else the archive is named by its content's hash.
@@ -110,7 +111,9 @@ def _package_files(package_dir):
     """(archive name, path) of the package's source files, sorted."""
     out = []
     for top, dirs, names in os.walk(package_dir):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        # A wheel's kernels_pyx/ is shipped as the archive's own kernels_pyx/.
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "kernels_pyx")
+                         and not d.startswith("."))
         for name in sorted(names):
             if name.startswith(".") or name.endswith(SKIP_SUFFIXES) or name == "COMMIT":
                 continue
@@ -142,11 +145,14 @@ def _distribution():
 
 def _build_file(name, package_dir, dist):
     """The bytes of setup.py / pyproject.toml / README.md: from beside the
-    package, else (README only) from the installed metadata."""
-    path = os.path.join(os.path.dirname(package_dir), name)
-    if os.path.isfile(path):
-        with open(path, "rb") as fh:
-            return fh.read()
+    package (a source tree), from bnnbench/kernels_pyx/ (a built wheel
+    carries them there, see setup.py's BuildPy), else (README only) from the
+    installed metadata."""
+    for path in (os.path.join(os.path.dirname(package_dir), name),
+                 os.path.join(package_dir, "kernels_pyx", name)):
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                return fh.read()
     if name == "README.md" and dist is not None:
         text = dist.metadata.get_payload() if hasattr(dist.metadata, "get_payload") else None
         return (text or "bnnbench\n").encode()
