@@ -12,7 +12,10 @@ it.
   so a max pool may run on a binary layer's exact integers).
 - epilogue: a binary layer's int32 y (or a float32 map) -> float32
   scale * y + bias (+ a residual) (then ReLU), one pass: a binary layer's
-  bias, BatchNorm and shortcut Add; a lone BatchNorm or Add.
+  bias, BatchNorm and shortcut Add; a lone BatchNorm or Add. With relu_in,
+  max(y, 0) goes in instead of y (QuickNet's ReLU on the binary conv).
+- depthwise: a float32 depthwise conv (one k x k filter per channel), zero
+  padding, + bias, then ReLU.
 - bias_relu: a float layer's GEMM output += bias, then ReLU, in place.
 - threshold_pack: a threshold fold (y >= t) xor flip, packed 64 channels
   to a word: the next binary layer's input bits.
@@ -153,13 +156,22 @@ def pool(const pool_t[:, :, :, ::1] x, pool_t[:, :, :, ::1] out, str kind, int k
 
 
 cdef inline void _epilogue_pixel(const pool_t *y, const float *scale, const float *bias,
-                                 const float *res, bint relu, Py_ssize_t c,
+                                 const float *res, bint relu, bint relu_in, Py_ssize_t c,
                                  float *out) noexcept nogil:
-    """One pixel; four plain loops rather than one with branches, so each
+    """One pixel; plain loops rather than one with branches, so each
     vectorises."""
     cdef Py_ssize_t ch
-    cdef float v
-    if res == NULL and not relu:
+    cdef float v, r
+    if relu_in:
+        for ch in range(c):
+            v = <float>y[ch]
+            v = v if v > 0 else 0
+            r = res[ch] if res != NULL else 0
+            v = (v * scale[ch] + bias[ch]) + r
+            if relu:
+                v = v if v > 0 else 0
+            out[ch] = v
+    elif res == NULL and not relu:
         for ch in range(c):
             out[ch] = <float>y[ch] * scale[ch] + bias[ch]
     elif res == NULL:
@@ -177,9 +189,11 @@ cdef inline void _epilogue_pixel(const pool_t *y, const float *scale, const floa
 
 def epilogue(const pool_t[:, ::1] y, const float[::1] scale not None,
              const float[::1] bias not None, float[:, ::1] out,
-             const float[:, ::1] res=None, bint relu=False, int threads=1):
-    """out (pixels, C) float32 = relu?(scale * y + bias + res) per channel,
-    in that order, one pass; res may be None. The caller passes ones and
+             const float[:, ::1] res=None, bint relu=False, int threads=1,
+             bint relu_in=False):
+    """out (pixels, C) float32 = relu?(scale * y' + bias + res) per channel,
+    in that order, one pass, with y' = max(y, 0) when relu_in, else y; res
+    may be None. The caller passes ones and
     zeros for a missing scale or bias: y * 1 + 0 == y, exactly.
 
     y is a binary layer's exact int32 output (y -> float32 is exact: |y| <=
@@ -201,11 +215,13 @@ def epilogue(const pool_t[:, ::1] y, const float[::1] scale not None,
         if threads > 1:
             for i in prange(n, num_threads=threads, schedule="static"):
                 _epilogue_pixel(&y[i, 0], &scale[0], &bias[0],
-                                rp + i * c if rp != NULL else NULL, relu, c, &out[i, 0])
+                                rp + i * c if rp != NULL else NULL, relu, relu_in, c,
+                                &out[i, 0])
         else:
             for i in range(n):
                 _epilogue_pixel(&y[i, 0], &scale[0], &bias[0],
-                                rp + i * c if rp != NULL else NULL, relu, c, &out[i, 0])
+                                rp + i * c if rp != NULL else NULL, relu, relu_in, c,
+                                &out[i, 0])
 
 
 cdef inline void _bias_relu_row(float *x, const float *bias, bint relu,
@@ -286,3 +302,74 @@ def threshold_pack(const int32_t[:, ::1] y, const int32_t[::1] t not None,
             for i in range(n):
                 _threshold_pixel(&y[i, 0], &t[0], &flip[0], c, &bits[i, 0])
 
+
+
+cdef inline void _depthwise_row(const float *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c,
+                                const float *wt, int k, int s, int top, int left,
+                                Py_ssize_t oy, Py_ssize_t wo, const float *bias, bint relu,
+                                float *out) noexcept nogil:
+    """Output row oy of one image: per pixel, the float32 sum over the
+    window's real pixels (row by row) of x * w, per channel; then + bias and
+    ReLU. wt is [k, k, C]."""
+    cdef Py_ssize_t ox, iy, ix, ch, y0, y1, x0, x1
+    cdef const float *src
+    cdef const float *wp
+    cdef float *o
+    cdef float v
+    _clip(oy, k, s, top, h, &y0, &y1)
+    for ox in range(wo):
+        _clip(ox, k, s, left, w, &x0, &x1)
+        o = out + ox * c
+        for ch in range(c):
+            o[ch] = 0
+        for iy in range(y0, y1):
+            for ix in range(x0, x1):
+                src = x + (iy * w + ix) * c
+                wp = wt + ((iy - (oy * s - top)) * k + (ix - (ox * s - left))) * c
+                for ch in range(c):
+                    o[ch] = o[ch] + src[ch] * wp[ch]
+        if bias != NULL or relu:
+            for ch in range(c):
+                v = o[ch]
+                if bias != NULL:
+                    v = v + bias[ch]
+                if relu:
+                    v = v if v > 0 else 0
+                o[ch] = v
+
+
+def depthwise(const float[:, :, :, ::1] x, const float[:, :, ::1] w,
+              const float[::1] bias, float[:, :, :, ::1] out, int stride, int top,
+              int left, bint relu=False, int threads=1):
+    """out (B, Ho, Wo, C) = relu?(depthwise conv of x (B, H, W, C) with w
+    (k, k, C) + bias), stride `stride`, `top` / `left` pixels of zero padding
+    before the first row / column (the rest, as far as the windows reach,
+    after them); bias may be None."""
+    cdef Py_ssize_t b = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3]
+    cdef Py_ssize_t ho = out.shape[1], wo = out.shape[2], i, n, img
+    cdef int k = w.shape[0]
+    cdef const float *bp = NULL
+    if w.shape[1] != k or w.shape[2] != c or out.shape[0] != b or out.shape[3] != c:
+        raise ValueError("depthwise weights or output do not match the input")
+    if stride < 1 or top < 0 or left < 0 or top >= k or left >= k:
+        raise ValueError("depthwise needs stride >= 1 and 0 <= padding < kernel")
+    if (ho - 1) * stride - top >= h or (wo - 1) * stride - left >= wd:
+        raise ValueError("depthwise output has windows past the input")
+    if bias is not None:
+        if bias.shape[0] != c:
+            raise ValueError("bias does not match the channels")
+        bp = &bias[0] if c else NULL
+    n = b * ho
+    if n <= 0 or wo <= 0 or c == 0:
+        return
+    with nogil:
+        if threads > 1:
+            for i in prange(n, num_threads=threads, schedule="static"):
+                img = i // ho
+                _depthwise_row(&x[img, 0, 0, 0], h, wd, c, &w[0, 0, 0], k, stride, top, left,
+                               i - img * ho, wo, bp, relu, &out[img, i - img * ho, 0, 0])
+        else:
+            for i in range(n):
+                img = i // ho
+                _depthwise_row(&x[img, 0, 0, 0], h, wd, c, &w[0, 0, 0], k, stride, top, left,
+                               i - img * ho, wo, bp, relu, &out[img, i - img * ho, 0, 0])

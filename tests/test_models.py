@@ -22,7 +22,7 @@ def words(k):
 def test_every_reference_model_has_a_spec():
     assert set(zoo.MODELS) == {"cntk-basic", "cntk-basic-dropout", "cntk-basic-bn",
                                   "cntk-vgg9", "cntk-resnet", "cntk-bnn",
-                                  "bmxnet-resnet18-cifar10", "birealnet18",
+                                  "bmxnet-resnet18-cifar10", "birealnet18", "quicknet-small",
                                   "digits-bnn"}
 
 

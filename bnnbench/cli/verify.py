@@ -55,7 +55,8 @@ def verify_networks(models=NETWORKS, threads=(1, 2), batch=2, seed=0):
         check = levels.MODEL.check(operands, seed)
         for engine in ("net_bnnbench", "net_float"):
             for t in threads:
-                ok, err = check.check(engine, levels.MODEL.prepare(engine, operands, t)())
+                run = levels.MODEL.prepare(engine, operands, t)
+                ok, err = check.check(engine, run(), run)
                 if not ok:
                     failures.append(f"{engine} threads={t} {shape.describe()}: max error "
                                     f"{err:g}")

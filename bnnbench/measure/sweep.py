@@ -58,7 +58,7 @@ def _check_steps(level, shape, steps, operands, ref, progress):
             progress.step(f"{name} threads={threads} {shape.describe()}")
         run = level.prepare(name, operands, threads)
         with kernels.blas_threads(threads):
-            ok, err = ref.check(name, run())
+            ok, err = ref.check(name, run(), run)
         rows.append(dict(method=name, kind=method.kind, level=level.name, threads=threads,
                          **shape.fields(), ops=shape.ops, verified=ok, max_abs_error=err,
                          held_bytes=getattr(run, "held_bytes", None),

@@ -54,8 +54,8 @@ class GemmCheck:
             self._float = (exact, bound)
         return self._float
 
-    def check(self, method_name, out):
-        """(ok, max_abs_error) for one method's output."""
+    def check(self, method_name, out, run=None):
+        """(ok, max_abs_error) for one method's output (`run`: unused here)."""
         if kernels.BY_NAME[method_name].kind == "xnor":
             ref = self.xnor()
             if out.dtype != np.int32 or out.shape != ref.shape:
@@ -130,6 +130,15 @@ def numpy_conv(x, w, stride=1, padding="valid", binary=False):
     return np.tensordot(win, w.astype(np.float64), axes=([3, 4, 5], [1, 2, 3]))
 
 
+def numpy_depthwise(x, w, stride=1, padding="valid"):
+    """A depthwise conv by plain numpy in float64, zero padding: channel c of
+    x [B, H, W, C] filtered by w [kh, kw, C][..., c]."""
+    kh, kw, c = w.shape
+    geom = layer_geometry(x.shape, (1, kh, kw, c), stride, padding)
+    win = _windows(x.astype(np.float64), kh, kw, stride, geom, 0)   # [B, Ho, Wo, kh, kw, C]
+    return (win * w.astype(np.float64)).sum(axis=(3, 4))
+
+
 class LayerCheck:
     """Binary outputs against the exact reference in full; float outputs on
     a sample of output pixels within 4 * eps32 * sqrt(K) * (|x| (*) |w|),
@@ -162,7 +171,8 @@ class LayerCheck:
             self._float = (idx, sample @ wmat, bound)
         return self._float
 
-    def check(self, name, out):
+    def check(self, name, out, run=None):
+        """(ok, max_abs_error) for one method's output (`run`: unused here)."""
         if conv.BY_NAME[name].kind == "xnor":
             ref = self.binary()
             if out.dtype != np.int32 or out.shape != ref.shape:

@@ -81,8 +81,10 @@ is float32 rounding in the float layers against the float64 reference:
 logits are further apart than that bound. (A float32 GEMM of depth K with
 O(1) terms errs by about sqrt(K) * 6e-8 relative; a dozen such layers stay
 far below 1e-3.) A float value that lands within rounding of 0 just before
-a sign can still flip one bit in float32; the tests check each binary
-layer exactly on its own input and count such flips.
+a sign can still flip one bit in float32, and in a random network one bit
+changes the logits entirely: verify() has the reference follow the
+runtime's sign there (numpy_net.FLIP_RTOL) and counts those flips; every
+other bit must match, and each binary layer's integers exactly.
 """
 import numpy as np
 
@@ -93,8 +95,8 @@ from ..methods.conv import weight_panels
 from ..methods.kernels import cache_aligned_zeros, pack_signs
 from ..methods.layer_shapes import layer_geometry
 from . import zoo
-from .numpy_net import (AFFINE, affine_params, conv_weight_ohwi, relu_layers, sources,
-                        tensor_dict, weight_flags)
+from .numpy_net import (AFFINE, FILTERS, affine_params, conv_weight_ohwi, numpy_forward,
+                        relu_layers, sources, tensor_dict, weight_flags)
 
 ENGINES = ("net_bnnbench", "net_float")   # the binary network and its float twin
 WORD_BITS = 64
@@ -116,6 +118,25 @@ def check(model, out, ref):
         clear = (top2[:, 1] - top2[:, 0]) > 2 * bound[:, 0]
         ok = ok and bool((out.argmax(1) == ref.argmax(1))[clear].all())
     return ok, float(err.max()) if err.size else 0.0
+
+
+def verify(model, tensors, x, run):
+    """(ok, max_abs_error, near_zero_flips) of a prepared run() against the
+    reference on the same input. The runtime's binary layers must equal the
+    reference's integers exactly and its logits be within check()'s bound;
+    the reference follows the runtime's sign at a value within rounding of
+    0 (numpy_net.FLIP_RTOL), counted in near_zero_flips, and a sign that
+    differs anywhere else fails."""
+    out = np.array(run(), np.float64)
+    float_twin = run.engine == "net_float"
+    inspected = run.inspect()
+    trace, flips = {}, {}
+    ref = numpy_forward(model, tensors, x, float_twin=float_twin, trace=trace,
+                        signs={n: s for n, (s, _) in inspected.items()}, flips=flips)
+    ok, err = check(model, out, ref)
+    ok = ok and all(far == 0 for _, far in flips.values())
+    ok = ok and all(np.array_equal(y, trace[n]) for n, (_, y) in inspected.items())
+    return ok, err, sum(near for near, _ in flips.values())
 
 
 def _check_args(model, x, engine, threads):
@@ -206,6 +227,26 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
             consumers[s].append(name)
     last = model.layers[-1].name
     is_binary = lambda n: flags.get(n, False)   # noqa: E731
+    filters = [l.name for l in model.layers if isinstance(l, FILTERS)]
+
+    # ReLU layers (models with implicit_relus=False). One right after a
+    # binary layer without bias clamps its integers inside that layer's
+    # epilogue (relu_in); one that alone reads a layer whose step can end in
+    # a ReLU joins that step, and its name then refers to that output;
+    # any other is a step of its own.
+    relu_in, relu_alias = {}, set()
+    for layer in model.layers:
+        if not isinstance(layer, zoo.ReLU):
+            continue
+        src = srcs[layer.name][0]
+        if consumers[src] != [layer.name]:
+            continue
+        if is_binary(src) and f"{src}.bias" not in params:
+            relu_in[src] = layer.name
+        elif is_binary(src) or isinstance(layers.get(src), FILTERS + (zoo.Add, zoo.BatchNorm,
+                                                                      zoo.Scale)):
+            relus.add(src)
+            relu_alias.add(layer.name)
 
     # Threshold folds: binary layer -> its fold end (bits packed for binary readers).
     fold_end, folded = {}, set()      # folded: layers never materialized as floats
@@ -229,7 +270,7 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
     # A BatchNorm that alone reads a float weight layer folds into its
     # weights and bias (float: within the bound); its ReLU stays after it.
     bn_fold = {}
-    for name in flags:
+    for name in filters:
         cons = consumers[name]
         if (not is_binary(name) and len(cons) == 1
                 and isinstance(layers[cons[0]], zoo.BatchNorm)
@@ -272,6 +313,9 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
         if not is_binary(name) or name in fold_end or name in int_pool:
             continue
         chain, cur = [], name
+        if name in relu_in:
+            cur = relu_in[name]
+            chain.append(cur)
         while (len(consumers[cur]) == 1 and isinstance(layers[consumers[cur][0]], AFFINE)
                and cur not in relus):
             cur = consumers[cur][0]
@@ -347,7 +391,7 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
                 if end is not None and not own:
                     pending[add or end] = _epilogue_maker(
                         name, bias, chain, add, srcs, layers, params, relus, shapes, floats,
-                        ints, threads, keep)
+                        ints, threads, keep, name in relu_in)
             else:
                 relu = name in relus
                 if name in scale_fold:
@@ -388,16 +432,32 @@ def prepare(model, tensors, x, engine="net_bnnbench", threads=1):
                     ints[name], layers[pool], pooled, t, flip, packed_input(end), threads,
                     keep)))
             continue
+        if isinstance(layer, zoo.DepthwiseConv):
+            w = params[f"{name}.weight"][:, 0].transpose(1, 2, 0).astype(np.float64)  # k, k, C
+            bias = params.get(f"{name}.bias")
+            relu = name in relus
+            if name in bn_fold:
+                scale, offset = affine_params(layers[bn_fold[name]], params)
+                w = w * scale
+                bias = offset + (0 if bias is None else bias.astype(np.float64) * scale)
+                relu = bn_fold[name] in relus
+            o = floats[name] = keep(cache_aligned_zeros(out_shape, np.float32))
+            steps.append((name, "float", _depthwise_step(
+                floats[src], layer, w, bias, o, relu, threads, keep)))
+            if name in bn_fold:
+                floats[bn_fold[name]] = o
+            continue
         if name in folded:
             continue
         a = floats[src]
-        if isinstance(layer, zoo.Dropout):
+        if isinstance(layer, zoo.Dropout) or name in relu_alias:
             floats[name] = a
             continue
         o = floats[name] = keep(cache_aligned_zeros(out_shape, np.float32))
         relu = name in relus
-        if isinstance(layer, AFFINE):
+        if isinstance(layer, AFFINE) or isinstance(layer, zoo.ReLU):
             mult_add = affine_params(layer, params, np.float32)
+            relu = relu or isinstance(layer, zoo.ReLU)
             steps.append((name, "other", _affine_step(a, mult_add, o, relu, threads, keep)))
         elif isinstance(layer, zoo.Add):
             steps.append((name, "other", _add_step(a, floats[srcs[name][1]], o, relu,
@@ -540,12 +600,13 @@ def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, 
 
 
 def _epilogue_maker(name, bias, chain, add, srcs, layers, params, relus, shapes, floats,
-                    ints, threads, keep):
+                    ints, threads, keep, relu_in=False):
     """A function that builds the epilogue step of binary layer `name` once
     the walk reaches its last layer (so an Add's other input exists):
     float32 scale * y + bias (+ the Add's other input) (then ReLU), with
     scale and bias the layer's bias and `chain`'s affine layers composed in
-    float64."""
+    float64; with relu_in, y is clamped at 0 first (its ReLU layer heads the
+    chain)."""
     def make():
         c = shapes[name][-1]
         mult, offset = np.ones(c), np.zeros(c)
@@ -569,7 +630,7 @@ def _epilogue_maker(name, bias, chain, add, srcs, layers, params, relus, shapes,
         y2d, out2d, relu = _rows(ints[name]), _rows(out), last in relus
 
         def step():
-            _netops.epilogue(y2d, scale, shift, out2d, res, relu, threads)
+            _netops.epilogue(y2d, scale, shift, out2d, res, relu, threads, relu_in)
         return step
     return make
 
@@ -617,6 +678,19 @@ def _add_step(a, b, o, relu, threads, keep):
 
     def step():
         _netops.epilogue(a2d, ones, zeros, o2d, b2d, relu, threads)
+    return step
+
+
+def _depthwise_step(a, layer, w, bias, o, relu, threads, keep):
+    """A depthwise conv (its BatchNorm folded into w and bias) + ReLU."""
+    k = layer.kernel
+    _, _, top, left = layer_geometry(a.shape, (1, k, k, a.shape[-1]), layer.stride,
+                                     layer.padding)
+    w32 = keep(np.ascontiguousarray(w, np.float32))
+    bias32 = None if bias is None else keep(np.ascontiguousarray(bias, np.float32))
+
+    def step():
+        _netops.depthwise(a, w32, bias32, o, layer.stride, top, left, relu, threads)
     return step
 
 

@@ -12,10 +12,12 @@ and relu_layers() (after which layers a ReLU runs).
 """
 import numpy as np
 
-from ..methods.verify import numpy_conv
+from ..methods.verify import numpy_conv, numpy_depthwise
 from . import zoo
 
 AFFINE = (zoo.BatchNorm, zoo.Scale, zoo.Dropout)   # per-channel, elementwise
+FILTERS = zoo.WEIGHT_LAYERS + (zoo.DepthwiseConv,)   # layers with weights (and maybe a bias)
+PASS_THROUGH = (zoo.Pool, zoo.Add, zoo.ReLU) + AFFINE   # real values in, real values out
 
 
 def sources(model):
@@ -40,7 +42,10 @@ def relu_layers(model, flags):
     output reaches a binary weight layer through real-valued, element-wise
     steps (pooling, BatchNorm, Scale, Dropout, Add): a sign follows there,
     and a ReLU before a sign would make every bit +1. A float twin has no
-    binary layer, so it keeps every ReLU."""
+    binary layer, so it keeps every ReLU. A model with implicit_relus=False
+    has only its ReLU layers (none here)."""
+    if not model.implicit_relus:
+        return set()
     weights = [l for l in model.layers if isinstance(l, zoo.WEIGHT_LAYERS)]
     last = weights[-1].name if weights else None
     srcs = sources(model)
@@ -69,7 +74,7 @@ def _reaches_a_sign(model, srcs, flags, name):
             if isinstance(reader, zoo.WEIGHT_LAYERS):
                 if flags[reader.name]:
                     return True
-            elif isinstance(reader, (zoo.Pool, zoo.Add) + AFFINE) and reader.name not in seen:
+            elif isinstance(reader, PASS_THROUGH) and reader.name not in seen:
                 seen.add(reader.name)
                 todo.append(reader.name)
     return False
@@ -123,12 +128,24 @@ def pool(x, kind, kernel, stride, padding):
     return sums.sum(axis=(4, 5)) / counts
 
 
-def numpy_forward(model, tensors, x, float_twin=False, trace=None):
+# A float32 engine may give the opposite sign to a value this close to 0
+# (relative to the largest magnitude of that activation), and nothing else.
+FLIP_RTOL = 1e-4
+
+
+def numpy_forward(model, tensors, x, float_twin=False, trace=None, signs=None, flips=None):
     """Logits [B, classes] float64 of `model` on x (float32 NHWC).
 
     tensors: weights.model_tensors(model, seed) (or a {name: array} dict).
     trace: a dict to receive every layer's output (binary weight layers:
-    their exact integer sign(x) (*) sign(W), before the bias)."""
+    their exact integer sign(x) (*) sign(W), before the bias).
+
+    signs: {binary layer: +1/-1 NHWC} the input signs another engine used.
+    A float32 engine can put a value within rounding of 0 on the other side;
+    in a random network one such bit changes the logits entirely, so the
+    reference follows the engine's sign wherever it differs at a value with
+    |v| <= FLIP_RTOL * max|v| (and counts it in flips[layer][0]); a sign
+    that differs anywhere else counts in flips[layer][1] (a real error)."""
     params = tensors if isinstance(tensors, dict) else tensor_dict(tensors)
     flags = weight_flags(model, float_twin)
     relus = relu_layers(model, flags)
@@ -137,7 +154,7 @@ def numpy_forward(model, tensors, x, float_twin=False, trace=None):
     for layer in model.layers:
         name = layer.name
         a = acts[srcs[name][0]]
-        bias = params.get(f"{name}.bias") if isinstance(layer, zoo.WEIGHT_LAYERS) else None
+        bias = params.get(f"{name}.bias") if isinstance(layer, FILTERS) else None
         if isinstance(layer, (zoo.Conv, zoo.Dense)):
             if isinstance(layer, zoo.Conv):
                 w = conv_weight_ohwi(params[f"{name}.weight"])
@@ -145,12 +162,21 @@ def numpy_forward(model, tensors, x, float_twin=False, trace=None):
             else:   # a dense layer is a valid conv whose kernel covers its input
                 w = params[f"{name}.weight"].reshape((-1,) + a.shape[1:])
                 stride, padding = 1, 0
+            if flags[name] and signs is not None and name in signs:
+                a = _follow_signs(a, signs[name], name, flips)
             y = numpy_conv(a, w, stride, padding, binary=flags[name])
             if flags[name] and trace is not None:
                 trace[name] = y.copy()
             y = y.astype(np.float64)
             if bias is not None:
                 y = y + bias.astype(np.float64)
+        elif isinstance(layer, zoo.DepthwiseConv):
+            w = params[f"{name}.weight"]                      # (C, 1, k, k)
+            y = numpy_depthwise(a, w[:, 0].transpose(1, 2, 0), layer.stride, layer.padding)
+            if bias is not None:
+                y = y + bias.astype(np.float64)
+        elif isinstance(layer, zoo.ReLU):
+            y = np.maximum(a, 0)
         elif isinstance(layer, AFFINE):
             y = apply_affine(a, affine_params(layer, params))
         elif isinstance(layer, zoo.Pool):
@@ -166,3 +192,16 @@ def numpy_forward(model, tensors, x, float_twin=False, trace=None):
             trace[name] = y
     out = acts[model.layers[-1].name]
     return out.reshape(out.shape[0], -1)
+
+
+def _follow_signs(a, theirs, name, flips):
+    """a with its sign replaced by `theirs` (+1/-1) where they differ within
+    FLIP_RTOL of 0; the counts of near and far differences in flips."""
+    theirs = np.asarray(theirs).reshape(a.shape) > 0
+    differ = (a >= 0) != theirs
+    near = np.abs(a) <= FLIP_RTOL * np.abs(a).max(initial=0)
+    if flips is not None:
+        flips[name] = (int((differ & near).sum()), int((differ & ~near).sum()))
+    if not differ.any():
+        return a
+    return np.where(differ & near, np.where(theirs, 1.0, -1.0), a)

@@ -48,7 +48,7 @@ import numpy as np
 from .. import limits, untrusted
 from ..errors import BnnbenchError
 from ..files import writable_dir, write_atomic
-from .zoo import BatchNorm, Conv, Dense, Scale, WORD_BITS, resolve
+from .zoo import BatchNorm, Conv, Dense, DepthwiseConv, Scale, WORD_BITS, resolve
 
 MAGIC = b"BNNW"
 VERSION = 2
@@ -59,6 +59,7 @@ FORMAT = "bnnbench-weights"
 SUFFIX = ".bnnw"
 _PREFIX = struct.Struct("<4sHHI")   # magic, version, word bits, header length
 ALIGN = 8
+BN_BIAS_MIN = 0.01       # see model_tensors
 
 
 @dataclass
@@ -73,7 +74,14 @@ def model_tensors(model, seed=0):
     """Every parameter tensor of `model`, random (seeded), in layer order.
 
     Weights are N(0, 1/fan_in); batch-norm scales near 1: plausible values,
-    though only their bits matter here.
+    though only their bits matter here. Batch-norm biases are N(0, 0.1) kept
+    at least BN_BIAS_MIN from 0: where a binary layer's integer is exactly 0
+    the next sign is the sign of that bias, and LCE folds scale and bias
+    into a float32 popcount threshold near K / 2 whose rounding (ulp(2304) /
+    2 = 1.2e-4 at K = 4608) puts a bias within about 1e-4 of 0 on the other
+    side. A trained network rarely has one; random weights would have a few
+    dozen, and each flipped bit changes a deep random network's logits, so
+    the peer check would measure that rounding instead of the engine.
     """
     rng = np.random.default_rng(seed)
     layers = {l.name: l for l in model.layers}
@@ -94,9 +102,16 @@ def model_tensors(model, seed=0):
             add(info.name, "weight", shape, info.binary, std=k ** -0.5)
             if info.biases:
                 add(info.name, "bias", (info.biases,), std=0.1)
+        elif isinstance(layer, DepthwiseConv):
+            shape = (layer.channels, 1, layer.kernel, layer.kernel)   # PyTorch's layout
+            add(info.name, "weight", shape, std=layer.kernel ** -1.0)
+            if info.biases:
+                add(info.name, "bias", (info.biases,), std=0.1)
         elif isinstance(layer, BatchNorm):
             add(info.name, "scale", (info.other_params // 2,), std=0.1, mean=1.0)
             add(info.name, "bias", (info.other_params // 2,), std=0.1)
+            b = tensors[-1].values
+            b[:] = np.where(b >= 0, 1, -1) * np.maximum(np.abs(b), BN_BIAS_MIN)
         elif isinstance(layer, Scale) and info.other_params:
             add(info.name, "scale", (info.other_params,), std=0.1, mean=1.0)
     return tensors

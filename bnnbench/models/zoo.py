@@ -16,7 +16,13 @@ Layer semantics (CNTK's, as in the CIFAR-10 write-ups):
   variance are statistics, not parameters; for inference they fold into the
   scale and bias, so two floats per channel is also what a deployment stores.
 - Dense flattens its input. Activations (ReLU, sign) have no parameters and
-  do not change shapes, so specs leave them out.
+  do not change shapes, so most specs leave them out: the network semantics
+  place the ReLUs by one rule (numpy_net.relu_layers). A model written from a
+  framework's definition whose ReLUs sit elsewhere (QuickNet: after the
+  binary conv, before a block's pooling) sets implicit_relus=False and lists
+  each one as a ReLU layer.
+- DepthwiseConv filters each channel with its own k x k kernel (TF's
+  DepthwiseConv2D, depth multiplier 1); always float.
 
 Binarization policy (BMXNet, XNOR-Net): the first and the last weight layer
 (first conv, last dense) stay float32, every other conv and dense is binary
@@ -63,6 +69,25 @@ class Dense:
     out_features: int
     bias: bool = True
     binary: Optional[bool] = None
+    src: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DepthwiseConv:
+    """One k x k filter per channel, no mixing of channels (always float)."""
+    name: str
+    channels: int
+    kernel: int
+    stride: int = 1
+    padding: Union[int, str] = "same"
+    bias: bool = False
+    src: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ReLU:
+    """max(x, 0), where a model with implicit_relus=False puts one."""
+    name: str
     src: Optional[str] = None
 
 
@@ -115,6 +140,7 @@ class Model:
     layers: Tuple
     description: str
     source: str
+    implicit_relus: bool = True   # False: only the model's ReLU layers apply
 
 
 # --------------------------------------------------------- derived figures
@@ -214,6 +240,16 @@ def resolve(model):
             macs = layer.out_channels * k * oh * ow
             gemm = (layer.out_channels, k, oh * ow)
             binary = flags[layer.name]
+        elif isinstance(layer, DepthwiseConv):
+            if len(shape) != 3 or shape[0] != layer.channels:
+                raise BnnbenchError(f"{where}: expects {layer.channels} channels "
+                                    f"but receives shape {shape}")
+            c, h, w = shape
+            out = (c, _out_size(h, layer.kernel, layer.stride, layer.padding, where),
+                   _out_size(w, layer.kernel, layer.stride, layer.padding, where))
+            weights = c * layer.kernel * layer.kernel
+            biases = c if layer.bias else 0
+            macs = weights * out[1] * out[2]
         elif isinstance(layer, Dense):
             k = math.prod(shape)
             out = (layer.out_features,)
@@ -238,7 +274,7 @@ def resolve(model):
         elif isinstance(layer, Scale):
             out = shape
             other = shape[0] if layer.learnable else 0
-        elif isinstance(layer, Dropout):
+        elif isinstance(layer, (Dropout, ReLU)):
             out = shape
         else:
             raise BnnbenchError(f"{where}: unknown layer type {type(layer).__name__}")
@@ -437,6 +473,53 @@ def _birealnet18():
                  "BiRealNetFactory")
 
 
+def _quicknet_small():
+    # larq-zoo's QuickNetSmallFactory (larq_zoo/sota/quicknet.py, v2): TF
+    # 'same' padding, no conv biases, binary 3x3 convs with one-padding and
+    # a ReLU on their integer output before the batch norm. Sections of 4
+    # residual blocks (32, 64, 256, 512); where the width changes, a
+    # transition (ReLU, maxpool 2x2/1, a 3x3/2 depthwise blur, float 1x1
+    # conv + BN) comes first. Stem: float conv 3x3/2 to 8 + BN + ReLU,
+    # depthwise 3x3/2 + BN, float 1x1 conv to 32 + BN. Head: ReLU, global
+    # average pool, float dense 1000 with bias. larq-zoo's blur kernels are
+    # fixed [1 2 1]^2 / 16 and its stem BN after the depthwise conv has no
+    # scale or centre; here every kernel and BN is a parameter like any
+    # other (only the values differ, not the network).
+    filters = (32, 64, 256, 512)
+    layers = [Conv("stem.conv", 3, filters[0] // 4, 3, 2, "same", bias=False, binary=False),
+              BatchNorm("stem.bn"), ReLU("stem.relu"),
+              DepthwiseConv("stem.dw", filters[0] // 4, 3, 2, "same"),
+              BatchNorm("stem.dw_bn"),
+              Conv("stem.pw", filters[0] // 4, filters[0], 1, 1, 0, bias=False, binary=False),
+              BatchNorm("stem.pw_bn")]
+    prev, cin = "stem.pw_bn", filters[0]
+    for s, width in enumerate(filters, start=1):
+        for b in range(1, 5):
+            p = f"section{s}.block{b}"
+            if width != cin:
+                t = f"section{s}.transition"
+                layers += [ReLU(f"{t}.relu", src=prev), Pool(f"{t}.pool", "max", 2, 1),
+                           DepthwiseConv(f"{t}.blur", cin, 3, 2, "same"),
+                           Conv(f"{t}.pw", cin, width, 1, 1, 0, bias=False, binary=False),
+                           BatchNorm(f"{t}.bn")]
+                prev, cin = f"{t}.bn", width
+            layers += [Conv(f"{p}.conv", cin, cin, 3, 1, "same", bias=False, binary=True,
+                            src=prev),
+                       ReLU(f"{p}.relu"), BatchNorm(f"{p}.bn"),
+                       Add(f"{p}.add", (f"{p}.bn", prev))]
+            prev = f"{p}.add"
+    layers += [ReLU("head.relu", src=prev), Pool("avgpool", "avg", 7, 1),
+               Dense("fc", 1000, binary=False)]
+    return Model("quicknet-small", "imagenet", (3, 224, 224), tuple(layers),
+                 "QuickNet (small): stem conv 3x3/2 8 + BN + ReLU, depthwise 3x3/2 + BN, "
+                 "conv 1x1 32 + BN; 4 sections (32, 64, 256, 512) of 4 residual blocks "
+                 "[binary conv 3x3, ReLU, BN, + shortcut], each width change behind a "
+                 "transition (ReLU, maxpool 2x2/1, depthwise 3x3/2, float conv 1x1 + BN); "
+                 "ReLU, global average pool 7x7, dense 1000",
+                 "larq-zoo's QuickNetSmallFactory (larq_zoo/sota/quicknet.py); LCE README",
+                 implicit_relus=False)
+
+
 def _digits_bnn():
     # bnnbench's own small model for 8x8x1 images (not from a paper), the
     # default of `bnnbench accuracy --model`. The BatchNorm before the first
@@ -468,6 +551,7 @@ MODELS = {m.name: m for m in (
     _cntk_bnn(),
     _bmxnet_resnet18(),
     _birealnet18(),
+    _quicknet_small(),
     _digits_bnn(),
 )}
 

@@ -147,6 +147,16 @@ def build_keras(model, tensors, float_twin=False, batch_size=None):
                     name=layer.name)
             else:
                 kl = K.Dense(layer.out_features, use_bias=layer.bias, name=layer.name)
+        elif isinstance(layer, zoo.DepthwiseConv):
+            padding = layer.padding
+            if padding != "same":
+                if padding:
+                    x = K.ZeroPadding2D(padding, name=f"{layer.name}.pad")(x)
+                padding = "valid"
+            kl = K.DepthwiseConv2D(layer.kernel, strides=layer.stride, padding=padding,
+                                   use_bias=layer.bias, name=layer.name)
+        elif isinstance(layer, zoo.ReLU):
+            kl = K.ReLU(name=layer.name)
         elif isinstance(layer, zoo.BatchNorm):
             kl = K.BatchNormalization(epsilon=BN_EPSILON, name=layer.name)
         elif isinstance(layer, zoo.Pool):
@@ -198,6 +208,10 @@ def _load(model, net, keras_layers, tensors):
             ws = [get(f"{layer.name}.weight").transpose(2, 3, 1, 0)]   # OIHW -> HWIO
             if layer.bias:
                 ws.append(get(f"{layer.name}.bias"))
+        elif isinstance(layer, zoo.DepthwiseConv):
+            ws = [get(f"{layer.name}.weight").transpose(2, 3, 0, 1)]   # (C, 1, k, k) -> (k, k, C, 1)
+            if layer.bias:
+                ws.append(get(f"{layer.name}.bias"))
         elif isinstance(layer, zoo.Dense):
             ws = [get(f"{layer.name}.weight").T]                       # (out, in) -> (in, out)
             if layer.bias:
@@ -224,7 +238,7 @@ def tensors_from_keras(model, keras_model):
     flags = zoo.binary_flags(model)
     tensors = []
     for layer in model.layers:
-        if isinstance(layer, (zoo.Add, zoo.Pool, zoo.Dropout)):
+        if isinstance(layer, (zoo.Add, zoo.Pool, zoo.Dropout, zoo.ReLU)):
             continue
         if isinstance(layer, zoo.Scale) and not layer.learnable:
             continue
@@ -236,6 +250,10 @@ def tensors_from_keras(model, keras_model):
                                   np.ascontiguousarray(values, dtype=np.float32), is_binary))
         if isinstance(layer, zoo.Conv):
             add("weight", ws[0].transpose(3, 2, 0, 1), binary)       # HWIO -> OIHW
+            if layer.bias:
+                add("bias", ws[1])
+        elif isinstance(layer, zoo.DepthwiseConv):
+            add("weight", ws[0].transpose(2, 3, 0, 1))               # (k, k, C, 1) -> (C, 1, k, k)
             if layer.bias:
                 add("bias", ws[1])
         elif isinstance(layer, zoo.Dense):
