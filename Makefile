@@ -236,7 +236,8 @@ ARM_ARCHS ?= aarch64 armv7l
 
 .PHONY: arm-verify arm-sweep
 
-# NEON and portable builds of every ARM_ARCHS, `bnnbench verify` on each.
+# NEON and portable builds of every ARM_ARCHS, `bnnbench verify` on each
+# (VERIFY_ARGS=--all-models adds the 224x224 networks: much longer).
 arm-verify: $(STAMP)
 	tools/arm/arm.sh verify $(ARM_ARCHS)
 

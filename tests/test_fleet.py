@@ -232,6 +232,28 @@ def test_the_two_entries_of_one_machine_take_turns_and_share_the_build(happy):
     assert "reusing the build of" in proc.stderr
 
 
+def test_model_level_rows_arrive_like_any_others(lab, happy, tmp_path):
+    """`fleet run INVENTORY -- --level model`: the options reach the device's
+    sweep unchanged, and its whole-network rows arrive as a run file like
+    any other (the build of the run above is reused)."""
+    inv = tmp_path / "fleet.toml"
+    inv.write_text(toml(lab, "alpha", "alpha"))
+    res = tmp_path / "results"
+    proc = fleet("run", str(inv), "--results", str(res), "--no-report", "--",
+                 "--level", "model", "--models", "cntk-bnn", "--quick", "--threads", "1",
+                 "--methods", "net_bnnbench,net_float")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = sorted(res.glob("sweep-*.json"))
+    assert len(files) == 1 and no_temp_files(res)
+    run = reader.load_run(str(files[0]))
+    assert run["status"] == "complete" and run["host"]["label"] == "alpha"
+    assert {r["method"] for r in run["rows"]} == {"net_bnnbench", "net_float"}
+    assert all(r["level"] == "model" and r["verified"] and r["model"] == "cntk-bnn"
+               for r in run["rows"])
+    df = reader.load_frame([str(res)])
+    assert set(df["level"]) == {"model"} and set(df["host_label"]) == {"alpha"}
+
+
 def test_two_uploads_of_one_file_both_land(lab, tmp_path):
     """Two entries of one machine ship the same source at once: neither may
     fail on the other's rename (the later one now and then did)."""

@@ -19,7 +19,8 @@ REPEAT = 10
 # The model level's defaults: the CIFAR-10 binary networks people deploy
 # small, and Bi-Real Net 18 at ImageNet size; one image at a time, as a
 # deployed model answers.
-NET_MODELS = ("cntk-bnn", "cntk-resnet", "bmxnet-resnet18-cifar10", "birealnet18")
+NET_MODELS = ("cntk-bnn", "cntk-resnet", "bmxnet-resnet18-cifar10", "birealnet18",
+              "quicknet-small")
 NET_BATCH = 1
 QUICK = {"channels": shapes.QUICK_CHANNELS, "batch": shapes.QUICK_BATCH,
          "min_time": 0.05, "repeat": 3}

@@ -26,7 +26,10 @@ reference is bnnbench.models.numpy_net.numpy_forward):
   not where that output reaches a binary layer through pooling, BatchNorm,
   Scale, Dropout or Add, since the binary layer's sign would turn every
   ReLU output into +1 (numpy_net.relu_layers, the one rule every engine
-  uses).
+  uses). A model with implicit_relus=False has no such rule: a ReLU runs
+  exactly where the spec lists a ReLU layer (QuickNet).
+- Depthwise conv: one k x k float filter per channel, zero padding as a
+  float conv, + b when it has a bias.
 - Pool: max pads -inf, avg divides by the real pixels in the window. Add
   sums, Dropout is the identity. The logits are the last layer's output,
   flattened to [B, classes].
@@ -63,6 +66,15 @@ How the runtime does it:
   ReLU. Its step is named after the last layer it covers and placed where
   that layer is in the walk (an Add's other input is ready there); a binary
   layer with only its own bias does it inside its own step.
+- ReLU layers: one that alone reads a binary layer without bias clamps
+  that layer's integers at the start of its epilogue (relu_in: max(y, 0),
+  exact), so the block's ReLU, BatchNorm and shortcut Add are one pass;
+  one that alone reads a layer whose step ends in a ReLU (a float weight
+  or depthwise layer, a BatchNorm, Scale or Add, a binary layer's own
+  epilogue) switches that ReLU on and names its output; any other is an
+  elementwise step of its own.
+- Depthwise convs: _netops.depthwise, a BatchNorm that alone reads one
+  folded into its weights and bias as for a float conv.
 - Float convs: im2col (_bconv.float_im2col) into a preallocated buffer, then
   numpy matmul (the BLAS, pinned to `threads` inside run()), then bias and
   ReLU in one pass (_netops.bias_relu); float dense: the BLAS. A BatchNorm

@@ -4,6 +4,7 @@
 #
 #   tools/arm/arm.sh host-setup            install cross compilers and qemu-user (apt)
 #   tools/arm/arm.sh verify ARCH...        build NEON and portable kernels, run `bnnbench verify`
+#                                          (with $VERIFY_ARGS, e.g. --all-models)
 #   tools/arm/arm.sh sweep ARCH OUTDIR     `bnnbench sweep --quick` with the NEON build
 #
 # ARCH is what `uname -m` says on the Pi: aarch64 (64-bit Raspberry Pi OS) or
@@ -156,7 +157,9 @@ verify() {
             check_path "$arch" "$variant"
             say "$arch $variant: bnnbench verify under $qemu -cpu $cpu"
             log=$cache/$arch-$variant/verify.log
-            if ! (cd "$cache/$arch-$variant/lib" && emulated_python -m bnnbench verify --quiet) \
+            # shellcheck disable=SC2086  # VERIFY_ARGS: words for bnnbench verify
+            if ! (cd "$cache/$arch-$variant/lib" \
+                    && emulated_python -m bnnbench verify --quiet ${VERIFY_ARGS:-}) \
                     >"$log" 2>&1; then
                 cat "$log" >&2
                 die "$arch $variant: bnnbench verify FAILED (kernels wrong on $arch, path $variant)"
