@@ -16,6 +16,13 @@ it, and while the blocks of one image run, their tiles prefetch the next
 image's floats into L2, so the feature map's trip from memory (a third of
 a 512-channel layer when packed in a pass of its own) overlaps popcounts.
 
+Narrow layers (a pixel's C channels fit in one word, C < W, and the window
+has more than one pixel) build dense rows instead: the window pixels' C
+bits back to back, ceil(kh*kw*C / W) words rather than kh*kw, so a 3x3
+layer of 16 channels pops 3 words per filter instead of 9 (row_words()
+is the rule; weight_panels packs the weights the same way). Padding bits
+are then all at the end of the row, in both operands.
+
 Float layers use the same im2col, over floats, into one full buffer for the
 BLAS (float_im2col).
 """
@@ -23,7 +30,7 @@ import numpy as np
 
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from words cimport word_t
 from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_prefetch_share, bnn_xnor_split_a_u32,
                          bnn_xnor_split_a_u64, bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
@@ -46,6 +53,30 @@ cdef struct Geometry:
     Py_ssize_t h, w, c          # input height, width, elements per pixel
     Py_ssize_t ho, wo           # output height, width
     int kh, kw, stride, pad_top, pad_left
+    Py_ssize_t bits             # binary: channels per pixel in a dense row, 0 for whole words
+    Py_ssize_t kwords           # binary: words of one im2col row
+
+
+cdef Py_ssize_t _row_words(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t c, Py_ssize_t word_bits,
+                           Py_ssize_t *bits) noexcept nogil:
+    """Words of one binary im2col row of a kh x kw window over c channels,
+    and in bits the channels per pixel of a dense row (0: whole words per
+    pixel). Dense when a pixel fits in one word and it saves words."""
+    cdef Py_ssize_t cw = (c + word_bits - 1) // word_bits
+    cdef Py_ssize_t dense = (kh * kw * c + word_bits - 1) // word_bits
+    if cw == 1 and dense < kh * kw:
+        bits[0] = c
+        return dense
+    bits[0] = 0
+    return kh * kw * cw
+
+
+def row_words(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t c, Py_ssize_t word_bits):
+    """(words of one im2col row, dense): the layout a binary layer's rows and
+    weight panels share; dense rows hold the window's bits back to back."""
+    cdef Py_ssize_t bits
+    cdef Py_ssize_t n = _row_words(kh, kw, c, word_bits, &bits)
+    return n, bits != 0
 
 
 cdef void _im2col_rows(const elem_t *src, const Geometry *g, const elem_t *pad_pixel,
@@ -77,11 +108,72 @@ cdef void _im2col_rows(const elem_t *src, const Geometry *g, const elem_t *pad_p
                     memcpy(seg + kx * c, pad_pixel, c * sizeof(elem_t))
 
 
+cdef inline void _put_bits(word_t v, Py_ssize_t c, word_t *acc, Py_ssize_t *fill,
+                           word_t **out) noexcept nogil:
+    """Append the c low bits of v (the rest 0) to a row being written word
+    by word: acc holds the word in progress, fill its bits so far."""
+    cdef Py_ssize_t nbits = sizeof(word_t) * 8, f0 = fill[0]
+    acc[0] |= v << f0
+    fill[0] = f0 + c
+    if fill[0] >= nbits:
+        out[0][0] = acc[0]
+        out[0] += 1
+        fill[0] -= nbits
+        acc[0] = (v >> (nbits - f0)) if fill[0] else 0   # f0 > 0 here: c < nbits
+
+
+cdef void _im2col_dense(const word_t *src, const Geometry *g, const word_t *pad_pixel,
+                        Py_ssize_t n0, Py_ssize_t n1, word_t *dst) noexcept nogil:
+    """Dense binary im2col rows n0 .. n1-1 (one word per pixel in src, its
+    g.bits low bits the channels, the rest 0): window pixel i's bits land at
+    bit i * g.bits of the row, g.kwords words apart, the rest of the last
+    word 0."""
+    cdef Py_ssize_t n, b, rest, iy, ix, ix0, iy0, ky, kx, fill
+    cdef Py_ssize_t c = g.bits, pix = g.ho * g.wo
+    cdef word_t acc, pad = pad_pixel[0]
+    cdef const word_t *line
+    cdef word_t *out
+    for n in range(n0, n1):
+        out = dst + (n - n0) * g.kwords
+        acc, fill = 0, 0
+        b = n // pix
+        rest = n - b * pix
+        iy0 = (rest // g.wo) * g.stride - g.pad_top
+        ix0 = (rest % g.wo) * g.stride - g.pad_left
+        for ky in range(g.kh):
+            iy = iy0 + ky
+            if not 0 <= iy < g.h:
+                for kx in range(g.kw):
+                    _put_bits(pad, c, &acc, &fill, &out)
+                continue
+            line = src + (b * g.h + iy) * g.w
+            if ix0 >= 0 and ix0 + g.kw <= g.w:
+                for kx in range(g.kw):
+                    _put_bits(line[ix0 + kx], c, &acc, &fill, &out)
+            else:
+                for kx in range(g.kw):
+                    ix = ix0 + kx
+                    _put_bits(line[ix] if 0 <= ix < g.w else pad, c, &acc, &fill, &out)
+        if fill:
+            out[0] = acc
+
+
 cdef Geometry _geometry(Py_ssize_t h, Py_ssize_t w, Py_ssize_t c, Py_ssize_t ho, Py_ssize_t wo,
                         int kh, int kw, int stride, int pad_top, int pad_left):
     cdef Geometry g
     g.h, g.w, g.c, g.ho, g.wo = h, w, c, ho, wo
     g.kh, g.kw, g.stride, g.pad_top, g.pad_left = kh, kw, stride, pad_top, pad_left
+    g.bits, g.kwords = 0, kh * kw * c
+    return g
+
+
+cdef Geometry _binary_geometry(Py_ssize_t h, Py_ssize_t w, Py_ssize_t cw, Py_ssize_t ho,
+                               Py_ssize_t wo, int kh, int kw, int stride, int pad_top,
+                               int pad_left, int k, Py_ssize_t word_bits):
+    """A binary layer's geometry: cw packed words per pixel, k = kh*kw*C."""
+    cdef Geometry g = _geometry(h, w, cw, ho, wo, kh, kw, stride, pad_top, pad_left)
+    if kh > 0 and kw > 0:
+        g.kwords = _row_words(kh, kw, k // (kh * kw), word_bits, &g.bits)
     return g
 
 
@@ -138,14 +230,19 @@ cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pa
     """Output pixels n0 .. n1-1: build their im2col rows, then every panel of
     weights against every row tile of them; the tile calls share out the
     prefetch of pf_lines cache lines from pf."""
-    cdef Py_ssize_t kwords = g.kh * g.kw * g.c, lda = kwords, i, q, p, j0
+    cdef Py_ssize_t kwords = g.kwords, lda = kwords, i, q, p, j0
     cdef Py_ssize_t nrows = n1 - n0, psize = kwords * nrw
     cdef Py_ssize_t ntiles = (nrows + BNN_XNOR_MR - 1) // BNN_XNOR_MR
-    cdef Py_ssize_t lines
+    cdef Py_ssize_t lines, nbits = sizeof(word_t) * 8
     cdef const char *start
     cdef int mr
     cdef word_t *a = rows
-    _im2col_rows(packed, g, pad_pixel, n0, n1, rows, kwords)
+    # tail_half: only a dense row has all its padding in the last word
+    cdef int tail_half = g.bits != 0 and 0 < k % nbits <= nbits // 2
+    if g.bits:
+        _im2col_dense(packed, g, pad_pixel, n0, n1, rows)
+    else:
+        _im2col_rows(packed, g, pad_pixel, n0, n1, rows, kwords)
     if BNN_XNOR_A_SPLIT:
         for i in range(nrows):
             if word_t is uint64_t:
@@ -160,16 +257,14 @@ cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pa
             q = i * BNN_XNOR_MR
             mr = <int>min(BNN_XNOR_MR, nrows - q)
             lines = bnn_prefetch_share(pf, pf_lines, npanels * ntiles, p * ntiles + i, &start)
-            # tail_half 0: each pixel's channels are padded to whole words,
-            # so the padding is not all in the last word.
             if word_t is uint64_t:
                 bnn_xnor_tile_pf_u64(a + q * lda, lda, mr, panels + p * psize, kwords,
                                      out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
-                                     start, lines, 0)
+                                     start, lines, tail_half)
             else:
                 bnn_xnor_tile_pf_u32(a + q * lda, lda, mr, panels + p * psize, kwords,
                                      out + (n0 + q) * nf + j0, nf, <int>min(nrw, nf - j0), k,
-                                     start, lines, 0)
+                                     start, lines, tail_half)
 
 
 def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):
@@ -201,14 +296,19 @@ def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
     a padding pixel reads as; panels (ceil(F/NR), kh*kw*CW, NR) the packed
     weights; k = kh*kw*C the bits that count; work has work_shape() rows.
     """
-    cdef Geometry g = _geometry(packed.shape[1], packed.shape[2], packed.shape[3], out.shape[1],
-                                out.shape[2], kh, kw, stride, pad_top, pad_left)
-    cdef Py_ssize_t kwords = kh * kw * packed.shape[3], nf = out.shape[3]
+    cdef Geometry g = _binary_geometry(packed.shape[1], packed.shape[2], packed.shape[3],
+                                       out.shape[1], out.shape[2], kh, kw, stride, pad_top,
+                                       pad_left, k, sizeof(word_t) * 8)
+    cdef Py_ssize_t kwords = g.kwords, nf = out.shape[3]
     cdef Py_ssize_t n = out.shape[0] * out.shape[1] * out.shape[2], b, nblocks, t
+    cdef Py_ssize_t nbits = sizeof(word_t) * 8
     cdef word_t *buf
     rows = rows or BNN_CONV_ROWS
     if n == 0 or nf == 0:
         return
+    if kh < 1 or kw < 1 or k < 1 or k % (kh * kw) or \
+            (k // (kh * kw) + nbits - 1) // nbits != packed.shape[3]:
+        raise ValueError("k does not match the window and the packed words per pixel")
     _check_operands(packed, pad_pixel, panels, work, kwords, nf, threads, rows)
     nblocks = (n + rows - 1) // rows
     with nogil:
@@ -240,7 +340,7 @@ cdef void _bconv_images(const float *x, word_t *packed, const Geometry *g,
     """Images img0 .. img1-1 of the layer: each packed just before its first
     block, the next one's floats prefetched by the blocks before that. g.c is
     the packed words per pixel; x holds k / (kh * kw) floats per pixel."""
-    cdef Py_ssize_t c = k // (g.kh * g.kw), cw = g.c, kwords = g.kh * g.kw * cw
+    cdef Py_ssize_t c = k // (g.kh * g.kw), cw = g.c, kwords = g.kwords
     cdef Py_ssize_t img_pixels = g.h * g.w, out_pixels = g.ho * g.wo, i
     cdef Py_ssize_t img_lines = (img_pixels * c * sizeof(float) + 63) // 64
     cdef Py_ssize_t blocks = (out_pixels + rows - 1) // rows
@@ -272,9 +372,10 @@ def bconv_layer(const float[:, :, :, ::1] x, word_t[:, :, :, ::1] packed,
     """The whole binary layer from floats: pack_pixels(x) into packed, then
     bconv(); as one pipeline when the batch has at least two images per
     thread (each thread takes a run of whole images), else as two passes."""
-    cdef Geometry g = _geometry(packed.shape[1], packed.shape[2], packed.shape[3], out.shape[1],
-                                out.shape[2], kh, kw, stride, pad_top, pad_left)
-    cdef Py_ssize_t nimg = x.shape[0], per, t, kwords = kh * kw * packed.shape[3]
+    cdef Geometry g = _binary_geometry(packed.shape[1], packed.shape[2], packed.shape[3],
+                                       out.shape[1], out.shape[2], kh, kw, stride, pad_top,
+                                       pad_left, k, sizeof(word_t) * 8)
+    cdef Py_ssize_t nimg = x.shape[0], per, t, kwords = g.kwords
     cdef Py_ssize_t nf = out.shape[3]
     rows = rows or BNN_CONV_ROWS
     if (x.shape[1] != packed.shape[1] or x.shape[2] != packed.shape[2]

@@ -116,9 +116,10 @@ def layer_buffer_bytes(m, x_shape, w_shape, geom, threads):
         return 4 * n * k + 4 * f * k + out
     word = m.word_bits // 8
     cw = -(-c // m.word_bits)
+    kwords = _bconv.row_words(kh, kw, c, m.word_bits)[0]
     nr = _bitpack.panel_width(m.word_bits)
-    panels = -(-f // nr) * nr * kh * kw * cw * word
-    work = int(np.prod(_bconv.work_shape(kh * kw * cw, threads), dtype=object)) * word
+    panels = -(-f // nr) * nr * kwords * word
+    work = int(np.prod(_bconv.work_shape(kwords, threads), dtype=object)) * word
     return b * h * wd * cw * word + panels + work + out
 
 
@@ -151,10 +152,16 @@ def _prepare_float(x, w, geom, stride, threads):
 
 
 def weight_panels(w, word_bits):
-    """OHWI weights sign-packed along C and laid out as the xnor tiles'
-    panels: (ceil(F/NR), kh*kw*CW, NR)."""
-    f = w.shape[0]
+    """OHWI weights sign-packed as the layer's im2col rows are
+    (_bconv.row_words: per pixel along C, or a narrow layer's window bits
+    back to back) and laid out as the xnor tiles' panels: (ceil(F/NR),
+    row words, NR)."""
+    f, kh, kw, c = w.shape
+    words, dense = _bconv.row_words(kh, kw, c, word_bits)
+    if dense:
+        w = w.reshape(f, 1, 1, kh * kw * c)
     rows = pack_signs(w, word_bits).reshape(f, -1)
+    assert rows.shape[1] == words
     nr = _bitpack.panel_width(word_bits)
     npanels = -(-f // nr)
     padded = np.zeros((npanels * nr, rows.shape[1]), dtype=rows.dtype)
@@ -173,7 +180,7 @@ def _prepare_xnor(x, w, geom, stride, threads, word_bits):
     panels = weight_panels(w, word_bits)
     pad_pixel = pack_signs(np.ones(c, np.float32), word_bits)   # +1 padding
     packed = cache_aligned_zeros((b, h, wd, cw), dtype)
-    work = cache_aligned_zeros(_bconv.work_shape(kh * kw * cw, threads), dtype)
+    work = cache_aligned_zeros(_bconv.work_shape(panels.shape[1], threads), dtype)
     out = cache_aligned_zeros((b, ho, wo, f), np.int32)
     k = kh * kw * c
 

@@ -208,6 +208,9 @@ AWKWARD_LAYERS = [
     (2, 8, 9, 35, 6, 3, 2, 1),          # explicit padding (model specs)
     (1, 6, 6, 70, 9, 5, 1, 2),
     (7, 5, 6, 70, 17, 3, 2, "same"),    # images split unevenly over 2 and 3 threads
+    (2, 7, 7, 16, 24, 3, 1, "same"),    # narrow: dense rows, 144 bits in 3 words
+    (1, 7, 6, 48, 9, 3, 2, 1),          # dense rows whose pixels straddle words
+    (2, 6, 5, 20, 7, 3, 1, "valid"),    # 20 bits a pixel: no power of two
 ]
 
 

@@ -575,7 +575,7 @@ def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, 
     cw = -(-c // WORD_BITS)
     panels = keep(weight_panels(w, WORD_BITS))
     pad_pixel = keep(pack_signs(np.ones(c, np.float32), WORD_BITS))
-    work = keep(cache_aligned_zeros(_bconv.work_shape(kh * kw * cw, threads), np.uint64))
+    work = keep(cache_aligned_zeros(_bconv.work_shape(panels.shape[1], threads), np.uint64))
     y = ints[name] = keep(cache_aligned_zeros(shapes[name], np.int32))
     k = kh * kw * c
     if src in packed:
