@@ -79,20 +79,27 @@ def row_words(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t c, Py_ssize_t word_bits):
     return n, bits != 0
 
 
+cdef inline Py_ssize_t _window(const Geometry *g, Py_ssize_t n, Py_ssize_t *iy0,
+                               Py_ssize_t *ix0) noexcept nogil:
+    """Output pixel n (in (batch, y, x) order): its image, and in iy0 / ix0
+    the input row and column of its window's top-left (padding included)."""
+    cdef Py_ssize_t pix = g.ho * g.wo, b = n // pix, rest = n - b * pix
+    iy0[0] = (rest // g.wo) * g.stride - g.pad_top
+    ix0[0] = (rest % g.wo) * g.stride - g.pad_left
+    return b
+
+
 cdef void _im2col_rows(const elem_t *src, const Geometry *g, const elem_t *pad_pixel,
                        Py_ssize_t n0, Py_ssize_t n1, elem_t *dst,
                        Py_ssize_t ldd) noexcept nogil:
     """Rows n0 .. n1-1 of the im2col matrix (row n: output pixel n in
     (batch, y, x) order; columns (ky, kx, channel)) into dst, ldd apart.
     A window row wholly inside the image is one copy of kw pixels."""
-    cdef Py_ssize_t n, b, rest, iy, ix, ix0, iy0, ky, kx
-    cdef Py_ssize_t c = g.c, kwc = g.kw * g.c, pix = g.ho * g.wo
+    cdef Py_ssize_t n, b, iy, ix, ix0, iy0, ky, kx
+    cdef Py_ssize_t c = g.c, kwc = g.kw * g.c
     cdef elem_t *seg
     for n in range(n0, n1):
-        b = n // pix
-        rest = n - b * pix
-        iy0 = (rest // g.wo) * g.stride - g.pad_top
-        ix0 = (rest % g.wo) * g.stride - g.pad_left
+        b = _window(g, n, &iy0, &ix0)
         for ky in range(g.kh):
             iy = iy0 + ky
             seg = dst + (n - n0) * ldd + ky * kwc
@@ -128,18 +135,15 @@ cdef void _im2col_dense(const word_t *src, const Geometry *g, const word_t *pad_
     g.bits low bits the channels, the rest 0): window pixel i's bits land at
     bit i * g.bits of the row, g.kwords words apart, the rest of the last
     word 0."""
-    cdef Py_ssize_t n, b, rest, iy, ix, ix0, iy0, ky, kx, fill
-    cdef Py_ssize_t c = g.bits, pix = g.ho * g.wo
+    cdef Py_ssize_t n, b, iy, ix, ix0, iy0, ky, kx, fill
+    cdef Py_ssize_t c = g.bits
     cdef word_t acc, pad = pad_pixel[0]
     cdef const word_t *line
     cdef word_t *out
     for n in range(n0, n1):
         out = dst + (n - n0) * g.kwords
         acc, fill = 0, 0
-        b = n // pix
-        rest = n - b * pix
-        iy0 = (rest // g.wo) * g.stride - g.pad_top
-        ix0 = (rest % g.wo) * g.stride - g.pad_left
+        b = _window(g, n, &iy0, &ix0)
         for ky in range(g.kh):
             iy = iy0 + ky
             if not 0 <= iy < g.h:

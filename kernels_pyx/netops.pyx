@@ -71,26 +71,42 @@ cdef inline void _max_row(const pool_t *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_
                     o[ch] = v if v > o[ch] else o[ch]
 
 
+cdef inline void _window_sum(const float *x, Py_ssize_t w, Py_ssize_t c, Py_ssize_t y0,
+                             Py_ssize_t y1, Py_ssize_t x0, Py_ssize_t x1, const float *wt,
+                             Py_ssize_t wy, Py_ssize_t wx, int k, float *o) noexcept nogil:
+    """o[ch] = the float32 sum over the real pixels [y0, y1) x [x0, x1) of
+    x, row by row, each pixel times its weights wt[(iy - wy) * k + ix - wx]
+    (C of them) when wt is not NULL: (wy, wx) is the window's origin."""
+    cdef Py_ssize_t iy, ix, ch
+    cdef const float *src
+    cdef const float *wp
+    for ch in range(c):
+        o[ch] = 0
+    for iy in range(y0, y1):
+        for ix in range(x0, x1):
+            src = x + (iy * w + ix) * c
+            if wt == NULL:
+                for ch in range(c):
+                    o[ch] = o[ch] + src[ch]
+            else:
+                wp = wt + ((iy - wy) * k + (ix - wx)) * c
+                for ch in range(c):
+                    o[ch] = o[ch] + src[ch] * wp[ch]
+
+
 cdef inline void _avg_row(const float *x, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c,
                           Py_ssize_t oy, Py_ssize_t wo, int k, int s, int p,
                           float *out) noexcept nogil:
     """Output row oy: the float32 sum of the window's real pixels (row by
     row, as numpy's window-by-window sum adds them), times 1 / count."""
-    cdef Py_ssize_t ox, iy, ix, ch, y0, y1, x0, x1
-    cdef const float *src
+    cdef Py_ssize_t ox, ch, y0, y1, x0, x1
     cdef float *o
     cdef float inv
     _clip(oy, k, s, p, h, &y0, &y1)
     for ox in range(wo):
         _clip(ox, k, s, p, w, &x0, &x1)
         o = out + ox * c
-        for ch in range(c):
-            o[ch] = 0
-        for iy in range(y0, y1):
-            for ix in range(x0, x1):
-                src = x + (iy * w + ix) * c
-                for ch in range(c):
-                    o[ch] = o[ch] + src[ch]
+        _window_sum(x, w, c, y0, y1, x0, x1, NULL, 0, 0, k, o)
         if y1 > y0 and x1 > x0:
             inv = 1.0 / <float>((y1 - y0) * (x1 - x0))
         else:
@@ -311,23 +327,14 @@ cdef inline void _depthwise_row(const float *x, Py_ssize_t h, Py_ssize_t w, Py_s
     """Output row oy of one image: per pixel, the float32 sum over the
     window's real pixels (row by row) of x * w, per channel; then + bias and
     ReLU. wt is [k, k, C]."""
-    cdef Py_ssize_t ox, iy, ix, ch, y0, y1, x0, x1
-    cdef const float *src
-    cdef const float *wp
+    cdef Py_ssize_t ox, ch, y0, y1, x0, x1
     cdef float *o
     cdef float v
     _clip(oy, k, s, top, h, &y0, &y1)
     for ox in range(wo):
         _clip(ox, k, s, left, w, &x0, &x1)
         o = out + ox * c
-        for ch in range(c):
-            o[ch] = 0
-        for iy in range(y0, y1):
-            for ix in range(x0, x1):
-                src = x + (iy * w + ix) * c
-                wp = wt + ((iy - (oy * s - top)) * k + (ix - (ox * s - left))) * c
-                for ch in range(c):
-                    o[ch] = o[ch] + src[ch] * wp[ch]
+        _window_sum(x, w, c, y0, y1, x0, x1, wt, oy * s - top, ox * s - left, k, o)
         if bias != NULL or relu:
             for ch in range(c):
                 v = o[ch]
