@@ -185,7 +185,7 @@ def test_input_shape_is_checked():
 
 
 @needs_peers
-@pytest.mark.parametrize("name", ["cntk-basic-bn", "cntk-bnn", "cntk-resnet"])
+@pytest.mark.parametrize("name", ["cntk-basic-bn", "cntk-bnn", "cntk-resnet", QUICKNET])
 def test_tensors_round_trip_through_keras(name):
     from bnnbench.methods.peers.networks import build_keras, tensors_from_keras
     model, tensors, _ = _setup(name, 1)

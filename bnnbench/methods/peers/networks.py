@@ -209,7 +209,8 @@ def _load(model, net, keras_layers, tensors):
             if layer.bias:
                 ws.append(get(f"{layer.name}.bias"))
         elif isinstance(layer, zoo.DepthwiseConv):
-            ws = [get(f"{layer.name}.weight").transpose(2, 3, 0, 1)]   # (C, 1, k, k) -> (k, k, C, 1)
+            # (C, 1, k, k) -> Keras' (k, k, C, 1)
+            ws = [get(f"{layer.name}.weight").transpose(2, 3, 0, 1)]
             if layer.bias:
                 ws.append(get(f"{layer.name}.bias"))
         elif isinstance(layer, zoo.Dense):
@@ -253,7 +254,7 @@ def tensors_from_keras(model, keras_model):
             if layer.bias:
                 add("bias", ws[1])
         elif isinstance(layer, zoo.DepthwiseConv):
-            add("weight", ws[0].transpose(2, 3, 0, 1))               # (k, k, C, 1) -> (C, 1, k, k)
+            add("weight", ws[0].transpose(2, 3, 0, 1))               # -> (C, 1, k, k)
             if layer.bias:
                 add("bias", ws[1])
         elif isinstance(layer, zoo.Dense):
