@@ -30,7 +30,7 @@ import numpy as np
 
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, uint32_t, uint64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 from words cimport word_t
 from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_prefetch_share, bnn_xnor_split_a_u32,
                          bnn_xnor_split_a_u64, bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
@@ -297,7 +297,7 @@ def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
     """out (B, Ho, Wo, F) = k - 2 * popcount(window xor filter) per pixel.
 
     packed (B, H, W, CW) is the packed feature map; pad_pixel (CW,) the words
-    a padding pixel reads as; panels (ceil(F/NR), kh*kw*CW, NR) the packed
+    a padding pixel reads as; panels (ceil(F/NR), row_words(), NR) the packed
     weights; k = kh*kw*C the bits that count; work has work_shape() rows.
     """
     cdef Geometry g = _binary_geometry(packed.shape[1], packed.shape[2], packed.shape[3],
