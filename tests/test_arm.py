@@ -20,7 +20,7 @@ from bnnbench.measure import hostinfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNELS = os.path.join(ROOT, "kernels_pyx")
-TILE_CHECK = os.path.join(ROOT, "tools", "arm", "tile_check.c")
+TILE_CHECK = os.path.join(ROOT, "tools", "tiles", "tile_check.c")
 
 # /proc/cpuinfo excerpts as the devices print them.
 PI4_64 = """processor\t: 0

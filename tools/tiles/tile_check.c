@@ -2,10 +2,12 @@
  * tiles, cell for cell, on random and worst-case words: every mr <= MR, every
  * nr <= panel width, K-word counts around the byte-counter widening step, and
  * strides wider than the tile. Cells outside the tile must stay untouched.
- * Built by a cross compiler and run under qemu-user, it proves the ARM tiles
- * in seconds, without Python.
+ * Built by a cross compiler and run under qemu-user it proves the ARM tiles,
+ * built natively with other flags (-mno-avx512f, a tile variant's -D) the x86
+ * ones, in seconds and without Python.
  *
- *   cc -O2 -Ikernels_pyx tools/arm/tile_check.c -o tile_check && ./tile_check [PATH]
+ *   cc -O2 -march=native -Ikernels_pyx tools/tiles/tile_check.c -o tile_check
+ *   ./tile_check [PATH]
  *
  * With PATH given, fails unless bnn_config.h selected that code path. */
 #include <stdio.h>
@@ -36,19 +38,28 @@ static long check_##SUFFIX(int fill)                                            
         const ptrdiff_t kw = KWS[t], lda = kw + 3, ldc = NRW + 5;                        \
         const int32_t k = (int32_t)(kw * 8 * (ptrdiff_t)sizeof(WT));                     \
         WT *a = malloc(sizeof(WT) * BNN_XNOR_MR * lda);                                  \
+        /* the tile's own operand: A split into nibble halves where the path asks */   \
+        const ptrdiff_t ldt = BNN_XNOR_A_SPLIT ? 2 * kw + 3 : lda;                       \
+        WT *at = malloc(sizeof(WT) * BNN_XNOR_MR * ldt);                                 \
         WT *p = malloc(sizeof(WT) * NRW * kw);                                           \
         int32_t *want = malloc(sizeof(int32_t) * BNN_XNOR_MR * ldc);                     \
         int32_t *got = malloc(sizeof(int32_t) * BNN_XNOR_MR * ldc);                      \
-        if (!a || !p || !want || !got) { fprintf(stderr, "tile_check: out of memory\n"); exit(2); } \
+        if (!a || !at || !p || !want || !got) { fprintf(stderr, "tile_check: out of memory\n"); exit(2); } \
         for (ptrdiff_t i = 0; i < BNN_XNOR_MR * lda; ++i)                                \
             a[i] = fill == FILL_WORST ? (WT)~(WT)0 : (WT)rnd();                          \
         for (ptrdiff_t i = 0; i < NRW * kw; ++i)                                         \
             p[i] = fill == FILL_WORST ? (WT)0 : (WT)rnd();                               \
+        for (int r = 0; r < BNN_XNOR_MR; ++r) {                                          \
+            if (BNN_XNOR_A_SPLIT)                                                        \
+                bnn_xnor_split_a_##SUFFIX(a + r * lda, kw, at + r * ldt);                \
+            else                                                                         \
+                memcpy(at + r * ldt, a + r * lda, sizeof(WT) * lda);                     \
+        }                                                                                \
         for (int mr = 1; mr <= BNN_XNOR_MR; ++mr) {                                      \
             for (int nr = 1; nr <= NRW; ++nr) {                                          \
                 for (ptrdiff_t i = 0; i < BNN_XNOR_MR * ldc; ++i) want[i] = got[i] = SENTINEL; \
                 bnn_xnor_tile_c_##SUFFIX(a, lda, mr, p, kw, want, ldc, nr, k);           \
-                bnn_xnor_tile_##SUFFIX(a, lda, mr, p, kw, got, ldc, nr, k);              \
+                bnn_xnor_tile_##SUFFIX(at, ldt, mr, p, kw, got, ldc, nr, k);              \
                 for (ptrdiff_t i = 0; i < BNN_XNOR_MR * ldc; ++i) {                      \
                     if (got[i] == want[i]) continue;                                     \
                     if (failures++ < 10)                                                 \
@@ -60,7 +71,7 @@ static long check_##SUFFIX(int fill)                                            
                 }                                                                        \
             }                                                                            \
         }                                                                                \
-        free(a); free(p); free(want); free(got);                                         \
+        free(a); free(at); free(p); free(want); free(got);                                         \
     }                                                                                    \
     return failures;                                                                     \
 }
