@@ -30,6 +30,7 @@ help:
 	@echo "make asv-run        the same with full sampling; asv-publish / asv-preview / asv-compare"
 	@echo "make arm-verify     build for aarch64 and armv7 and verify under qemu-user"
 	@echo "make arm-sweep      a --quick sweep under qemu-aarch64 into results/ (marked emulated)"
+	@echo "make tile-bench     xnor tile variants timed side by side in C (TILE_BENCH_ARGS=--help)"
 
 # A fresh machine either works or says what to install. Debian's python3
 # comes without the venv module's ensurepip (package python3-venv) and
@@ -234,7 +235,7 @@ test: asv-html-test-tools
 # kernels there as a Pi would and checks them under qemu-user.
 ARM_ARCHS ?= aarch64 armv7l
 
-.PHONY: arm-verify arm-sweep
+.PHONY: arm-verify arm-sweep tile-bench
 
 # NEON and portable builds of every ARM_ARCHS, `bnnbench verify` on each
 # (VERIFY_ARGS=--all-models adds the 224x224 networks: much longer).
@@ -244,3 +245,12 @@ arm-verify: $(STAMP)
 # A --quick sweep under qemu-aarch64 into results/; its host says emulated.
 arm-sweep: $(STAMP)
 	tools/arm/arm.sh sweep aarch64 results
+
+# ---------------------------------------------------------------------------
+# The xnor tile alone, in C: variants (compiler flags, kernel -D knobs) built
+# and timed in alternation, ratios to the first (docs/kernels.md). Needs only
+# a C compiler and python3, no venv.
+TILE_BENCH_ARGS ?=
+
+tile-bench:
+	$(PYTHON) tools/tiles/compare.py $(TILE_BENCH_ARGS)

@@ -35,7 +35,8 @@
 #elif !defined(BNN_PORTABLE) && defined(__AVX512F__) && defined(__AVX512VPOPCNTDQ__)
 #define BNN_PATH_AVX512 1
 #define BNN_PATH "avx512-vpopcntdq"
-#elif !defined(BNN_PORTABLE) && defined(__AVX2__)
+#elif !defined(BNN_PORTABLE) && defined(__AVX2__) && defined(__x86_64__)
+/* x86-64 only: the AVX2 tile names ymm14 and ymm15 (bnn_x86.h) */
 #define BNN_PATH_AVX2 1
 #define BNN_PATH "avx2"
 #elif !defined(BNN_PORTABLE) && (defined(__ARM_NEON) || defined(__ARM_NEON__))

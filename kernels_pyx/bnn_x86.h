@@ -80,12 +80,49 @@ static inline void bnn_store_u64(__m256i t0, __m256i t1, int32_t k, int32_t *c, 
     bnn_store_lanes(both, _mm256_setzero_si256(), k, c, nr);
 }
 
-#define BNN_DEFINE_XNOR_TILE_AVX2(WT, SUFFIX, SET1, ADDW)                            \
+/* One row of the lookup tile for one K-word: per byte, c0 += popcount(a ^ b)
+ * over the panel row's first register, c1 over its second, with A's word in
+ * nibbles (al, ah; BC broadcasts them from memory) and the panel's registers
+ * too (b0l, b0h, b1l, b1h). In asm for the register allocation, not for the
+ * instructions: the tile's 8 byte counters, 4 B nibbles, table and mask plus
+ * a row's 2 temporaries need all 16 ymm registers, and written in intrinsics
+ * gcc kept 6 counters on the stack instead (a load, add and store each per
+ * K-word). Here the temporaries are ymm14 and ymm15, declared clobbered, and
+ * the rest is left to the compiler: the tile ran 1.09-1.11x as fast
+ * (docs/measurements.md). AT&T syntax, gcc's and clang's default; x86-64
+ * only, as ymm14/15 are (bnn_config.h). */
+#define BNN_AVX2_NIBBLE_ROW(BC, C0, C1, LUT, B0L, B0H, B1L, B1H, AL, AH)             \
+    __asm__(BC " %[al], %%ymm14\n\t"                                                   \
+            "vpxor %%ymm14, %[b0l], %%ymm15\n\t"                                       \
+            "vpshufb %%ymm15, %[lut], %%ymm15\n\t"                                     \
+            "vpaddb %%ymm15, %[c0], %[c0]\n\t"                                         \
+            "vpxor %%ymm14, %[b1l], %%ymm14\n\t"                                       \
+            "vpshufb %%ymm14, %[lut], %%ymm14\n\t"                                     \
+            "vpaddb %%ymm14, %[c1], %[c1]\n\t"                                         \
+            BC " %[ah], %%ymm14\n\t"                                                   \
+            "vpxor %%ymm14, %[b0h], %%ymm15\n\t"                                       \
+            "vpshufb %%ymm15, %[lut], %%ymm15\n\t"                                     \
+            "vpaddb %%ymm15, %[c0], %[c0]\n\t"                                         \
+            "vpxor %%ymm14, %[b1h], %%ymm14\n\t"                                       \
+            "vpshufb %%ymm14, %[lut], %%ymm14\n\t"                                     \
+            "vpaddb %%ymm14, %[c1], %[c1]"                                              \
+            : [c0] "+x"(C0), [c1] "+x"(C1)                                           \
+            : [lut] "x"(LUT), [b0l] "x"(B0L), [b0h] "x"(B0H), [b1l] "x"(B1L),        \
+              [b1h] "x"(B1H), [al] "m"(AL), [ah] "m"(AH)                             \
+            : "xmm14", "xmm15")
+
+/* The AVX2 tile: BNN_XNOR_MR rows of A against one panel (two registers per
+ * K-word), counted by the nibble lookup on the vector ports; the last SROWS
+ * rows may be counted by scalar POPCNT instead, on the integer ALUs, from the
+ * raw words (A's split halves rejoined: lo | hi << 4) against the panel row
+ * in L1. Only u64 tiles offer that (POPCNT on a u32 word counts half as much). */
+#define BNN_DEFINE_XNOR_TILE_AVX2(WT, SUFFIX, BCAST, ADDW, SROWS, POPCNT)           \
 static inline void bnn_xnor_tile_##SUFFIX(                                           \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
         int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
 {                                                                                    \
-    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), LANES = 32 / sizeof(WT) };  \
+    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), LANES = 32 / sizeof(WT),    \
+           VROWS = BNN_XNOR_MR - (SROWS), SR = (SROWS) > 0 ? (SROWS) : 1 };          \
     _Static_assert(NRW == 2 * LANES, "a panel row must be two AVX2 registers");      \
     if (mr != BNN_XNOR_MR) {                                                         \
         bnn_xnor_tile_c_##SUFFIX##_split(a, lda, mr, p, kw, c, ldc, nr, k);          \
@@ -95,6 +132,7 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
     __m256i tot[BNN_XNOR_MR][2];                                                     \
     for (int r = 0; r < BNN_XNOR_MR; ++r)                                            \
         tot[r][0] = tot[r][1] = _mm256_setzero_si256();                              \
+    uint64_t s[SR][NRW] = {{0}};                                                     \
     for (ptrdiff_t w0 = 0; w0 < kw; w0 += BNN_BYTE_STEPS) {                          \
         ptrdiff_t w1 = w0 + BNN_BYTE_STEPS < kw ? w0 + BNN_BYTE_STEPS : kw;          \
         __m256i acc[BNN_XNOR_MR][2];                                                 \
@@ -107,26 +145,26 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
             __m256i b0h = _mm256_and_si256(_mm256_srli_epi16(b0, 4), low);           \
             __m256i b1l = _mm256_and_si256(b1, low);                                 \
             __m256i b1h = _mm256_and_si256(_mm256_srli_epi16(b1, 4), low);           \
-            for (int r = 0; r < BNN_XNOR_MR; ++r) {                                  \
-                __m256i al = SET1(a[r * lda + w]);                                   \
-                __m256i ah = SET1(a[r * lda + kw + w]);                              \
-                acc[r][0] = _mm256_add_epi8(acc[r][0],                               \
-                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, b0l)));            \
-                acc[r][0] = _mm256_add_epi8(acc[r][0],                               \
-                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, b0h)));            \
-                acc[r][1] = _mm256_add_epi8(acc[r][1],                               \
-                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, b1l)));            \
-                acc[r][1] = _mm256_add_epi8(acc[r][1],                               \
-                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, b1h)));            \
+            for (int r = 0; r < VROWS; ++r)                                          \
+                BNN_AVX2_NIBBLE_ROW(BCAST, acc[r][0], acc[r][1], lut, b0l, b0h, b1l, b1h, \
+                                    a[r * lda + w], a[r * lda + kw + w]);            \
+            for (int r = 0; r < (SROWS); ++r) {                                      \
+                const WT x = a[(VROWS + r) * lda + w]                                \
+                           | (WT)(a[(VROWS + r) * lda + kw + w] << 4);               \
+                for (int j = 0; j < NRW; ++j)                                        \
+                    s[r][j] += (uint64_t)POPCNT(x ^ p[w * NRW + j]);                 \
             }                                                                        \
         }                                                                            \
-        for (int r = 0; r < BNN_XNOR_MR; ++r) {                                      \
+        for (int r = 0; r < VROWS; ++r) {                                            \
             tot[r][0] = ADDW(tot[r][0], bnn_widen_##SUFFIX(acc[r][0]));              \
             tot[r][1] = ADDW(tot[r][1], bnn_widen_##SUFFIX(acc[r][1]));              \
         }                                                                            \
     }                                                                                \
-    for (int r = 0; r < BNN_XNOR_MR; ++r)                                            \
+    for (int r = 0; r < VROWS; ++r)                                                  \
         bnn_store_##SUFFIX(tot[r][0], tot[r][1], k, c + r * ldc, nr);                \
+    for (int r = 0; r < (SROWS); ++r)                                                \
+        for (int j = 0; j < nr; ++j)                                                 \
+            c[(VROWS + r) * ldc + j] = k - 2 * (int32_t)s[r][j];                     \
 }
 
 /* Row tails (mr < BNN_XNOR_MR) use plain C on the split operand: popcounts of
@@ -152,10 +190,22 @@ static inline void bnn_xnor_tile_c_##SUFFIX##_split(                            
 
 BNN_DEFINE_XNOR_TILE_SPLIT_C(uint32_t, u32, BNN_POPCNT32)
 BNN_DEFINE_XNOR_TILE_SPLIT_C(uint64_t, u64, BNN_POPCNT64)
-#define bnn_set1_u32(x) _mm256_set1_epi32((int32_t)(x))
-#define bnn_set1_u64(x) _mm256_set1_epi64x((long long)(x))
-BNN_DEFINE_XNOR_TILE_AVX2(uint32_t, u32, bnn_set1_u32, _mm256_add_epi32)
-BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, bnn_set1_u64, _mm256_add_epi64)
+/* Rows of the u64 tile counted by scalar POPCNT (0 .. BNN_XNOR_MR; a build
+ * knob, BNNBENCH_CFLAGS=-DBNN_AVX2_POPCNT_ROWS=1). 0 (all by lookup) is the
+ * default: on the Intel core measured, POPCNT and the lookup's shuffles share
+ * a port, and 1 row ran at 0.96-0.98 of 0, more rows slower still. Cores that
+ * issue POPCNT beside the vector ports (AMD Zen 3: four integer ALUs) may
+ * gain from 1 row (llvm-mca's Zen 3 model: 12 % fewer cycles per K-word),
+ * not yet measured on one; `make tile-bench` times the variants side by side
+ * (docs/measurements.md). */
+#ifndef BNN_AVX2_POPCNT_ROWS
+#define BNN_AVX2_POPCNT_ROWS 0
+#endif
+_Static_assert(BNN_AVX2_POPCNT_ROWS >= 0 && BNN_AVX2_POPCNT_ROWS <= BNN_XNOR_MR,
+               "BNN_AVX2_POPCNT_ROWS counts rows of the tile");
+BNN_DEFINE_XNOR_TILE_AVX2(uint32_t, u32, "vpbroadcastd", _mm256_add_epi32, 0, BNN_POPCNT32)
+BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, "vpbroadcastq", _mm256_add_epi64, BNN_AVX2_POPCNT_ROWS,
+                          BNN_POPCNT64)
 #endif  /* BNN_PATH_AVX512 */
 
 /* Sign + bit-pack of one band of krows <= W rows of x over `npanels` whole
