@@ -125,14 +125,14 @@ sshd:
 
 # The exactness tests (GEMM, whole layers, whole networks) against a second build of the
 # kernels in build/<name>:
-# $(call alt-build,<name>,<env for setup.py>,<expected kernel path>).
+# $(call alt-build,<name>,<env for setup.py>,<expected kernel path>[,<more tests>]).
 define alt-build
 	rm -rf build/$(1)
 	$(2) $(BIN)/python setup.py -q build --build-base build/$(1)/tmp \
 	    build_py --build-lib build/$(1)/lib build_ext --build-lib build/$(1)/lib
 	cd build/$(1) && BNNBENCH_EXPECT_PATH=$(3) PYTHONPATH=lib \
 	    ../../$(BIN)/python -m pytest -q -p no:cacheprovider ../../tests/test_exactness.py \
-	    ../../tests/test_conv.py ../../tests/test_network.py
+	    ../../tests/test_conv.py ../../tests/test_network.py $(4)
 endef
 
 # Kernels built without native flags or intrinsics: what any gcc/clang
@@ -141,9 +141,9 @@ test-portable: $(STAMP)
 	$(call alt-build,portable,BNNBENCH_PORTABLE=1,portable)
 
 # The AVX2 kernels, on hosts whose native build takes the AVX-512 path and so
-# would leave the path most x86 machines run untested.
+# would leave the path most x86 machines run untested; its probe loops too.
 test-avx2: $(STAMP)
-	$(call alt-build,avx2,BNNBENCH_CFLAGS=-mno-avx512f,avx2)
+	$(call alt-build,avx2,BNNBENCH_CFLAGS=-mno-avx512f,avx2,../../tests/test_probe.py)
 
 ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512_vpopcntdq /proc/cpuinfo && echo yes),)
 test: test-avx2

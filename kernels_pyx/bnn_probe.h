@@ -85,7 +85,7 @@ static inline int64_t bnn_probe_popcount_method(int method, int64_t rounds, cons
 #define BNN_PROBE_METHOD "avx2 nibble lookup (vpshufb)"
 #define BNN_PROBE_N_METHODS 4
 static const char *const bnn_probe_method_names[BNN_PROBE_N_METHODS] = {
-    "nibble", "popcnt", "mix4", "mix8"};
+    "nibble", "popcnt", "mix4", "mix8"};  /* mixN: N scalar words per 16 vector words */
 static const char *const bnn_probe_method_texts[BNN_PROBE_N_METHODS] = {
     "avx2 nibble lookup (vpshufb)",
     "scalar popcnt, 8 accumulators",
@@ -96,57 +96,58 @@ static const char *const bnn_probe_method_texts[BNN_PROBE_N_METHODS] = {
  * popcounts cannot be hoisted out of the rounds loop). */
 #define BNN_PROBE_OPAQUE(p) __asm__("" : "+r"(p))
 
-/* The nibble lookup, shaped like the AVX2 xnor tile (bnn_x86.h): operands in
- * their cheapest form, nibble-split, 4 B vectors held in registers, A words
- * broadcast from L1 (low nibbles in the first half of x, high in the
- * second); per 256 bit-MACs 2 xor, 2 vpshufb, 2 add; byte counters widened
- * every BNN_BYTE_STEPS steps. SCALAR words per step (0, 4 or 8) also go
- * through scalar popcnt, interleaved, so both port groups work at once: per
- * step the vectors do 16 words, the ALUs SCALAR (a raw A word against B
- * words read from L1, SCALAR accumulators). */
+/* The nibble lookup, shaped like the AVX2 xnor tile's steady state
+ * (bnn_x86.h): per step its 4 rows, each one A word (low and high nibbles,
+ * broadcast from L1) against one panel row (two registers, nibble-split and
+ * held in registers) into 2 byte counters, in the tile's own asm row
+ * (BNN_AVX2_NIBBLE_ROW); per 256 bit-MACs 2 xor, 2 vpshufb, 2 add. It leaves
+ * out only what the tile adds around that: loading and splitting the panel
+ * row each K-word, and the tile's epilogue, so the tile stays a little below
+ * it. Byte counters are widened every BNN_BYTE_STEPS steps. SCALAR words per
+ * step (0, 8 or 16) also go through scalar popcnt, interleaved, so both port
+ * groups work at once: per step the vectors do 32 words, the ALUs SCALAR (a
+ * raw A word against B words read from L1, 8 accumulators). */
 static inline __attribute__((always_inline)) int64_t bnn_probe_nibble_mix(int64_t rounds, const uint64_t *x, uint64_t *sink,
                                            const int SCALAR)
 {
-    enum { W = BNN_PROBE_WORDS, STEPS = BNN_PROBE_WORDS / 2 };
+    enum { W = BNN_PROBE_WORDS, ROWS = 4, STEPS = BNN_PROBE_WORDS / 2 / ROWS };
     const __m256i lut = bnn_nibble_lut(), low = _mm256_set1_epi8(0x0f);
     uint64_t split[BNN_PROBE_WORDS];
     for (int i = 0; i < W; ++i) split[i] = x[i] & 0x0f0f0f0f0f0f0f0fULL;
-    const uint64_t *lo = split, *hi = split + STEPS;
-    __m256i bl[4], bh[4], tot = _mm256_setzero_si256();
+    const uint64_t *lo = split, *hi = split + W / 2;
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)x);
+    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(x + 4));
+    const __m256i b0l = _mm256_and_si256(b0, low), b0h = _mm256_and_si256(_mm256_srli_epi16(b0, 4), low);
+    const __m256i b1l = _mm256_and_si256(b1, low), b1h = _mm256_and_si256(_mm256_srli_epi16(b1, 4), low);
+    __m256i tot = _mm256_setzero_si256();
     uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int u = 0; u < 4; ++u) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(x + 4 * u));
-        bl[u] = _mm256_and_si256(v, low);
-        bh[u] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-    }
     for (int64_t r = 0; r < rounds; ++r) {
         const uint64_t *xs = x;
         BNN_PROBE_OPAQUE(xs);
         for (int blk = 0; blk < STEPS; blk += BNN_BYTE_STEPS) {
             int end = blk + BNN_BYTE_STEPS < STEPS ? blk + BNN_BYTE_STEPS : STEPS;
-            __m256i acc[4];
-            for (int u = 0; u < 4; ++u) acc[u] = _mm256_setzero_si256();
+            __m256i acc[ROWS][2];
+            for (int u = 0; u < ROWS; ++u) acc[u][0] = acc[u][1] = _mm256_setzero_si256();
             for (int i = blk; i < end; ++i) {
-                __m256i al = _mm256_set1_epi64x((long long)lo[i]);
-                __m256i ah = _mm256_set1_epi64x((long long)hi[i]);
-                for (int u = 0; u < 4; ++u) {
-                    acc[u] = _mm256_add_epi8(acc[u], _mm256_shuffle_epi8(lut, _mm256_xor_si256(al, bl[u])));
-                    acc[u] = _mm256_add_epi8(acc[u], _mm256_shuffle_epi8(lut, _mm256_xor_si256(ah, bh[u])));
-                }
+                for (int u = 0; u < ROWS; ++u)
+                    BNN_AVX2_NIBBLE_ROW("vpbroadcastq", acc[u][0], acc[u][1], lut, b0l, b0h, b1l,
+                                        b1h, lo[ROWS * i + u], hi[ROWS * i + u]);
                 if (SCALAR) {
                     const uint64_t a = xs[W - 1 - i], *b = xs + ((i * SCALAR) & (W - 1));
                     for (int k = 0; k < SCALAR; ++k)
-                        s[k] += (uint64_t)__builtin_popcountll(a ^ b[k]);
+                        s[k & 7] += (uint64_t)__builtin_popcountll(a ^ b[k]);
                 }
             }
-            for (int u = 0; u < 4; ++u) tot = _mm256_add_epi64(tot, bnn_widen_u64(acc[u]));
+            for (int u = 0; u < ROWS; ++u)
+                tot = _mm256_add_epi64(tot, _mm256_add_epi64(bnn_widen_u64(acc[u][0]),
+                                                             bnn_widen_u64(acc[u][1])));
         }
     }
     uint64_t t[4];
     _mm256_storeu_si256((__m256i *)t, tot);
     *sink = t[0] + t[1] + t[2] + t[3] + s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-    /* per step: 4 vectors x 4 lanes of 64-bit words, plus SCALAR words */
-    return rounds * (int64_t)STEPS * (16 + SCALAR) * 64;
+    /* per step: 4 rows x 2 vectors x 4 lanes of 64-bit words, plus SCALAR words */
+    return rounds * (int64_t)STEPS * (ROWS * 8 + SCALAR) * 64;
 }
 
 /* Scalar POPCNT on 64-bit words, shaped like a scalar tile's steady state:
@@ -174,8 +175,8 @@ static inline int64_t bnn_probe_popcount_method(int method, int64_t rounds, cons
 {
     switch (method) {
     case 1: return bnn_probe_popcnt(rounds, x, sink);
-    case 2: return bnn_probe_nibble_mix(rounds, x, sink, 4);
-    case 3: return bnn_probe_nibble_mix(rounds, x, sink, 8);
+    case 2: return bnn_probe_nibble_mix(rounds, x, sink, 8);
+    case 3: return bnn_probe_nibble_mix(rounds, x, sink, 16);
     default: return bnn_probe_nibble_mix(rounds, x, sink, 0);
     }
 }
