@@ -27,10 +27,15 @@ KERNELS = os.path.join(ROOT, "kernels_pyx")
 SOURCE = os.path.join(HERE, "tile_bench.c")
 
 
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386")
+# gcc on ARM takes -mcpu=native (older ones no -march=native), x86 -march
+NATIVE = "-march=native" if X86 else "-mcpu=native"
+
+
 def default_variants():
     """The AVX2 tile's popcount mixes on x86 (an AVX-512 host builds them with
     -mno-avx512f), else just the native build."""
-    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "i386"):
+    if not X86:
         return [("native", "")]
     avx2 = "-mno-avx512f"
     return [("lookup", avx2)] + [(f"popcnt{n}", f"{avx2} -DBNN_AVX2_POPCNT_ROWS={n}")
@@ -66,7 +71,7 @@ def commit():
 
 def build(cc, name, flags, outdir):
     exe = os.path.join(outdir, f"tile_bench-{name}")
-    cmd = [cc, "-O3", "-march=native", *shlex.split(flags), f"-I{KERNELS}", SOURCE, "-o", exe]
+    cmd = [cc, "-O3", NATIVE, *shlex.split(flags), f"-I{KERNELS}", SOURCE, "-o", exe]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         first = (res.stderr.strip().splitlines() or ["no output"])[0]

@@ -9,7 +9,7 @@
  *
  * K per row is 800, 3200 and 12800 bits (the 5x5 layers of 32, 128 and 512
  * channels), rounded up to whole words. Every result is checked against a
- * plain popcount first; a mismatch exits 1. Output, one line per K:
+ * plain popcount after it is timed; a mismatch exits 1. One line per K:
  *   path=avx2 k_bits=3200 gbit_mac_per_s=381.2
  * A bit-MAC is one xnor + count of one bit pair (BMXNet's "binary op" is
  * two). */
@@ -22,19 +22,10 @@
 #include <sched.h>
 #endif
 #include "bnn_simd.h"
+#include "tile_rng.h"
 
 enum { ROWS = 16, PANELS = 8, NRW = BNN_PANEL_BITS / 64, TRIALS = 7 };
 _Static_assert(ROWS % BNN_XNOR_MR == 0, "ROWS must be whole tiles");
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
 
 static double now(void)
 {

@@ -14,16 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bnn_simd.h"
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+#include "tile_rng.h"
 
 enum { FILL_RANDOM, FILL_WORST };
 static const ptrdiff_t KWS[] = {1, 2, 3, 7, 30, 31, 32, 33, 62, 63, 64, 65, 200, 1000};
