@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -111,3 +112,23 @@ def test_compare_variant_that_does_not_build_says_which():
     res = compare("--quick", "--rounds", "1", "--variant", "broken=-DBNN_AVX2_POPCNT_ROWS=x -Werror=bogus")
     assert res.returncode == 1
     assert res.stderr.strip().splitlines()[-1].startswith("compare.py: variant broken does not build")
+
+
+@needs_cc
+def test_compare_interrupted_reports_the_whole_rounds_done():
+    proc = subprocess.Popen([sys.executable, COMPARE, "--rounds", "50", "--format", "json",
+                             "--variant", "a=", "--variant", "b=-O2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait for the second round to start: the first is whole by then
+    seen = ""
+    while "round 2/50" not in seen:
+        line = proc.stderr.readline()
+        assert line, f"compare.py ended early: {seen}"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "interrupted; reporting the" in err
+    result = json.loads(out)
+    assert 1 <= result["rounds"] < 50
+    assert all(len(v["k"]) == 3 for v in result["variants"])

@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -81,6 +82,8 @@ def build(cc, name, flags, outdir):
 
 def run(name, exe, quick):
     res = subprocess.run([exe] + (["--quick"] if quick else []), capture_output=True, text=True)
+    if res.returncode == -signal.SIGINT:
+        raise KeyboardInterrupt  # Ctrl-C reached the timer before this process
     if res.returncode != 0:
         sys.exit(f"compare.py: variant {name} failed: {res.stderr.strip() or res.returncode}")
     rows = [dict(kv.split("=", 1) for kv in line.split()) for line in res.stdout.splitlines()]
@@ -88,7 +91,7 @@ def run(name, exe, quick):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", action="append", type=parse_variant, metavar="NAME=FLAGS",
                     help="a build to time (repeat; the first is the baseline of the ratios). "
@@ -96,7 +99,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5,
                     help="alternations of all variants (default 5)")
     ap.add_argument("--quick", action="store_true", help="short runs: checks, not figures")
-    ap.add_argument("--format", choices=("table", "json"), default="table")
+    ap.add_argument("--format", choices=("table", "json"), default="table",
+                    help="table for a person (default), json for a machine")
     ap.add_argument("--cc", default=os.environ.get("CC", "cc"), help="C compiler (default $CC or cc)")
     args = ap.parse_args(argv)
     if args.rounds < 1:
@@ -110,13 +114,25 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     rates = {name: [] for name, _ in variants}
     paths = {}
-    with tempfile.TemporaryDirectory(prefix="tile_bench-") as tmp:
-        exes = [(name, build(args.cc, name, flags, tmp)) for name, flags in variants]
-        for rnd in range(args.rounds):
-            print(f"round {rnd + 1}/{args.rounds}", file=sys.stderr, flush=True)
-            for name, exe in exes:
-                paths[name], by_k = run(name, exe, args.quick)
-                rates[name].append(by_k)
+    done = 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="tile_bench-") as tmp:
+            exes = [(name, build(args.cc, name, flags, tmp)) for name, flags in variants]
+            for rnd in range(args.rounds):
+                print(f"round {rnd + 1}/{args.rounds}", file=sys.stderr, flush=True)
+                for name, exe in exes:
+                    paths[name], by_k = run(name, exe, args.quick)
+                    rates[name].append(by_k)
+                done += 1
+    except KeyboardInterrupt:
+        # whole rounds only, so every ratio pairs runs made side by side
+        if done == 0:
+            sys.exit("compare.py: interrupted before the first round finished; nothing to report")
+        print(f"compare.py: interrupted; reporting the {done} whole round(s) done",
+              file=sys.stderr)
+        for name in rates:
+            del rates[name][done:]
+    args.rounds = done
     load_after = os.getloadavg()[0]
 
     base = variants[0][0]
