@@ -9,7 +9,7 @@ first, with the spread of the per-round ratios and the load of the host.
         --variant popcnt1="-mno-avx512f -DBNN_AVX2_POPCNT_ROWS=1"
 
 Standard library only, so it runs before any virtualenv exists. Every build
-checks its tile against a plain popcount before timing (tile_bench.c)."""
+checks the results of its timed tile against a plain popcount (tile_bench.c)."""
 import argparse
 import json
 import os
