@@ -7,15 +7,11 @@ import sys
 import time
 
 import pytest
+from cli_child import bnnbench
 
 from bnnbench.runs import frame, reader
 
 FAST = ["--min-time", "0", "--repeat", "1", "--quiet", "--no-probe"]
-
-
-def bnnbench(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "bnnbench", *args], capture_output=True,
-                          text=True, timeout=kw.pop("timeout", 300), **kw)
 
 
 def test_sweep_json_matches_run_file_and_loads(tmp_path):

@@ -2,21 +2,15 @@
 host), checked against the DataFrame the loader makes."""
 import io
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from cli_child import bnnbench
 
 from bnnbench.runs import frame, reader
 from bnnbench.cli import main
 
 FAST = ["--quick", "--threads", "1,2", "--min-time", "0", "--repeat", "1", "--quiet"]
-
-
-def bnnbench(*args):
-    return subprocess.run([sys.executable, "-m", "bnnbench", *args], capture_output=True,
-                          text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

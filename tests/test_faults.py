@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 import pytest
+import cli_child
 
 import bnnbench
 from bnnbench.runs import asv, liveness, reader, schema, writer
@@ -46,10 +47,7 @@ FAST = ["--quick", "--channels", "1", "--methods", "float_blas,xnor_64", "--min-
 
 
 def bnnbench_cli(*args, timeout=120, **kw):
-    """`python -m bnnbench ARGS` in a child: a crash or a hang cannot take
-    the test process with it."""
-    return subprocess.run([sys.executable, "-m", "bnnbench", *args], capture_output=True,
-                          text=True, timeout=timeout, **kw)
+    return cli_child.bnnbench(*args, timeout=timeout, **kw)
 
 
 def one_line(err, *needles):

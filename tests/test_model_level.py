@@ -2,11 +2,10 @@
 against numpy, timed in turns, saved in the run file, read back into the
 frame, the terminal table and the report's "Whole networks" section."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+import cli_child
 
 from bnnbench.measure import levels
 from bnnbench.models import zoo
@@ -19,8 +18,7 @@ MODEL = "cntk-bnn"
 
 
 def bnnbench(*args):
-    return subprocess.run([sys.executable, "-m", "bnnbench", *args], capture_output=True,
-                          text=True, timeout=600)
+    return cli_child.bnnbench(*args, timeout=600)  # whole networks take longer
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import warnings
 
 import pandas as pd
 import pytest
+from cli_child import bnnbench
 
 from bnnbench.runs import reader
 from bnnbench.runs.frame import add_speedups
@@ -18,11 +19,6 @@ from bnnbench.report.build import build_report
 
 FAST = ["--quick", "--min-time", "0", "--repeat", "1", "--quiet"]
 HOSTILE = "<script>alert(1)</script>"
-
-
-def bnnbench(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "bnnbench", *args], capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def quick_sweeps(tmp, labels, extra=()):
