@@ -193,7 +193,7 @@ BNN_DEFINE_XNOR_TILE_SPLIT_C(uint64_t, u64, BNN_POPCNT64)
 /* Rows of the u64 tile counted by scalar POPCNT (0 .. BNN_XNOR_MR; a build
  * knob, BNNBENCH_CFLAGS=-DBNN_AVX2_POPCNT_ROWS=1). 0 (all by lookup) is the
  * default: on the Intel core measured, POPCNT and the lookup's shuffles share
- * a port, and 1 row ran at 0.96-0.98 of 0, more rows slower still. Cores that
+ * a port, and 1 row ran at 0.93-0.99 of 0, more rows slower still. Cores that
  * issue POPCNT beside the vector ports (AMD Zen 3: four integer ALUs) may
  * gain from 1 row (llvm-mca's Zen 3 model: 12 % fewer cycles per K-word),
  * not yet measured on one; `make tile-bench` times the variants side by side
