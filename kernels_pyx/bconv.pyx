@@ -32,8 +32,9 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from words cimport word_t
-from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_prefetch_share, bnn_xnor_split_a_u32,
-                         bnn_xnor_split_a_u64, bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
+from xnor_tiles cimport (BNN_XNOR_A_SPLIT, BNN_XNOR_B_SPLIT, bnn_prefetch_share,
+                         bnn_xnor_split_a_u32, bnn_xnor_split_a_u64, bnn_xnor_split_b,
+                         bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
 
 cdef extern from "bnn_config.h":
     int BNN_XNOR_MR
@@ -235,7 +236,8 @@ cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pa
     weights against every row tile of them; the tile calls share out the
     prefetch of pf_lines cache lines from pf."""
     cdef Py_ssize_t kwords = g.kwords, lda = kwords, i, q, p, j0
-    cdef Py_ssize_t nrows = n1 - n0, psize = kwords * nrw
+    # panels as the tiles read them: nibble-split (twice the words) where they ask
+    cdef Py_ssize_t nrows = n1 - n0, psize = (2 if BNN_XNOR_B_SPLIT else 1) * kwords * nrw
     cdef Py_ssize_t ntiles = (nrows + BNN_XNOR_MR - 1) // BNN_XNOR_MR
     cdef Py_ssize_t lines, nbits = sizeof(word_t) * 8
     cdef const char *start
@@ -278,6 +280,22 @@ def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):
     return (threads, rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1))
 
 
+def _tile_panels(const word_t[:, :, ::1] panels):
+    """The packed weights as the tiles read them: split into nibbles where
+    they ask (bnn_simd.h, BNN_XNOR_B_SPLIT), once per call, O(F * KW) next
+    to the layer's O(pixels * F * KW); else the panels themselves."""
+    cdef Py_ssize_t p
+    cdef word_t[:, :, ::1] out
+    if not BNN_XNOR_B_SPLIT:
+        return panels
+    out = np.empty((panels.shape[0], 2 * panels.shape[1], panels.shape[2]),
+                   dtype=np.asarray(panels).dtype)
+    with nogil:
+        for p in range(panels.shape[0]):
+            bnn_xnor_split_b(&panels[p, 0, 0], panels.shape[1], &out[p, 0, 0])
+    return out
+
+
 def _check_operands(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
                     const word_t[:, :, ::1] panels, word_t[:, ::1] work, Py_ssize_t kwords,
                     Py_ssize_t nf, int threads, Py_ssize_t rows):
@@ -314,6 +332,7 @@ def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
             (k // (kh * kw) + nbits - 1) // nbits != packed.shape[3]:
         raise ValueError("k does not match the window and the packed words per pixel")
     _check_operands(packed, pad_pixel, panels, work, kwords, nf, threads, rows)
+    panels = _tile_panels(panels)
     nblocks = (n + rows - 1) // rows
     with nogil:
         if threads > 1:
@@ -392,6 +411,7 @@ def bconv_layer(const float[:, :, :, ::1] x, word_t[:, :, :, ::1] packed,
               threads, rows)
         return
     _check_operands(packed, pad_pixel, panels, work, kwords, nf, threads, rows)
+    panels = _tile_panels(panels)
     per = (nimg + threads - 1) // threads
     with nogil:
         if threads > 1:

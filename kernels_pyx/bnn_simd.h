@@ -132,6 +132,27 @@ BNN_DEFINE_PACK_BAND_NONE(uint64_t, u64)
 #define BNN_XNOR_A_SPLIT 0
 #endif
 
+/* A path may also set BNN_XNOR_B_SPLIT to 1: then each panel reaches the
+ * tile split into nibbles too, each K-word's panel row (BNN_PANEL_BITS / 8
+ * bytes) as twice as many: for each 32-byte half, its low nibbles, then its
+ * high nibbles. bnn_xnor_split_b makes that form of kw panel rows; the
+ * drivers run it once per block of panels, for all row tiles of A to share
+ * (docs/kernels.md). */
+#ifndef BNN_XNOR_B_SPLIT
+#define BNN_XNOR_B_SPLIT 0
+#endif
+static inline void bnn_xnor_split_b(const void *panel, ptrdiff_t kw, void *out)
+{
+    enum { HALF = 32, ROW = BNN_PANEL_BITS / 8 };
+    const uint8_t *src = (const uint8_t *)panel;
+    uint8_t *dst = (uint8_t *)out;
+    for (ptrdiff_t h = 0; h < kw * ROW; h += HALF, src += HALF, dst += 2 * HALF)
+        for (int i = 0; i < HALF; ++i) {
+            dst[i] = src[i] & 0x0f;
+            dst[HALF + i] = src[i] >> 4;
+        }
+}
+
 /* bnn_pack_signs_*: sign + bit-pack of n consecutive floats (one pixel's
  * channels, NHWC) into ceil(n / W) words, bit j of word w for x[w*W + j];
  * padding bits 0. Where a path offers bnn_sign_group (the sign bits of

@@ -4,8 +4,9 @@
  * AVX2 has no vector popcount, so bytes are counted with two 16-entry
  * lookups (vpshufb) on the low and high nibbles (Mula's method). The A
  * operand arrives pre-split into nibbles (bnn_xnor_split_a, once per GEMM
- * call), so popcount(a ^ b) costs per 256 bits: 2 xor, 2 vpshufb, 2 add,
- * plus the nibble split of B shared by BNN_XNOR_MR rows. Byte counters
+ * call) and so does B (bnn_xnor_split_b, once per block of panels, shared by
+ * all row tiles), so popcount(a ^ b) costs per 256 bits: 2 xor, 2 vpshufb,
+ * 2 add, and the tile's loop nothing else but loads. Byte counters
  * absorb at most 8 per step, so they are widened every 31 steps. Hosts with
  * VPOPCNTDQ count in hardware instead (bnn_avx512.h). */
 #ifndef BNN_X86_H
@@ -23,6 +24,10 @@
 #include "bnn_avx512.h"
 #else
 #define BNN_XNOR_A_SPLIT 1
+/* Splitting each panel row per tile call cost 6 of the 4-row step's ~60
+ * vector operations; split once per block the tile ran 1.04-1.10x as fast
+ * (AMD Zen 4, AVX2 build: docs/measurements.md). */
+#define BNN_XNOR_B_SPLIT 1
 #define BNN_BYTE_STEPS 31
 
 static inline __m256i bnn_nibble_lut(void)
@@ -111,11 +116,12 @@ static inline void bnn_store_u64(__m256i t0, __m256i t1, int32_t k, int32_t *c, 
               [b1h] "x"(B1H), [al] "m"(AL), [ah] "m"(AH)                             \
             : "xmm14", "xmm15")
 
-/* The AVX2 tile: BNN_XNOR_MR rows of A against one panel (two registers per
- * K-word), counted by the nibble lookup on the vector ports; the last SROWS
- * rows may be counted by scalar POPCNT instead, on the integer ALUs, from the
- * raw words (A's split halves rejoined: lo | hi << 4) against the panel row
- * in L1. Only u64 tiles offer that (POPCNT on a u32 word counts half as much). */
+/* The AVX2 tile: BNN_XNOR_MR rows of A against one split panel (four
+ * registers of nibbles per K-word: low and high of each 32-byte half),
+ * counted by the nibble lookup on the vector ports; the last SROWS rows may
+ * be counted by scalar POPCNT instead, on the integer ALUs, from raw words
+ * (both operands' halves rejoined: lo | hi << 4). Only u64 tiles offer that
+ * (POPCNT on a u32 word counts half as much). */
 #define BNN_DEFINE_XNOR_TILE_AVX2(WT, SUFFIX, BCAST, ADDW, SROWS, POPCNT)           \
 static inline void bnn_xnor_tile_##SUFFIX(                                           \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
@@ -128,7 +134,7 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
         bnn_xnor_tile_c_##SUFFIX##_split(a, lda, mr, p, kw, c, ldc, nr, k);          \
         return;                                                                      \
     }                                                                                \
-    const __m256i lut = bnn_nibble_lut(), low = _mm256_set1_epi8(0x0f);              \
+    const __m256i lut = bnn_nibble_lut();                                            \
     __m256i tot[BNN_XNOR_MR][2];                                                     \
     for (int r = 0; r < BNN_XNOR_MR; ++r)                                            \
         tot[r][0] = tot[r][1] = _mm256_setzero_si256();                              \
@@ -139,20 +145,21 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
         for (int r = 0; r < BNN_XNOR_MR; ++r)                                        \
             acc[r][0] = acc[r][1] = _mm256_setzero_si256();                          \
         for (ptrdiff_t w = w0; w < w1; ++w) {                                        \
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)(p + w * NRW));         \
-            __m256i b1 = _mm256_loadu_si256((const __m256i *)(p + w * NRW + LANES)); \
-            __m256i b0l = _mm256_and_si256(b0, low);                                 \
-            __m256i b0h = _mm256_and_si256(_mm256_srli_epi16(b0, 4), low);           \
-            __m256i b1l = _mm256_and_si256(b1, low);                                 \
-            __m256i b1h = _mm256_and_si256(_mm256_srli_epi16(b1, 4), low);           \
+            const WT *pw = p + w * 2 * NRW;                                          \
+            __m256i b0l = _mm256_loadu_si256((const __m256i *)pw);                   \
+            __m256i b0h = _mm256_loadu_si256((const __m256i *)(pw + LANES));         \
+            __m256i b1l = _mm256_loadu_si256((const __m256i *)(pw + 2 * LANES));     \
+            __m256i b1h = _mm256_loadu_si256((const __m256i *)(pw + 3 * LANES));     \
             for (int r = 0; r < VROWS; ++r)                                          \
                 BNN_AVX2_NIBBLE_ROW(BCAST, acc[r][0], acc[r][1], lut, b0l, b0h, b1l, b1h, \
                                     a[r * lda + w], a[r * lda + kw + w]);            \
             for (int r = 0; r < (SROWS); ++r) {                                      \
                 const WT x = a[(VROWS + r) * lda + w]                                \
                            | (WT)(a[(VROWS + r) * lda + kw + w] << 4);               \
-                for (int j = 0; j < NRW; ++j)                                        \
-                    s[r][j] += (uint64_t)POPCNT(x ^ p[w * NRW + j]);                 \
+                for (int j = 0; j < NRW; ++j) {                                      \
+                    const WT *b = pw + (j / LANES) * 2 * LANES + j % LANES;          \
+                    s[r][j] += (uint64_t)POPCNT(x ^ (b[0] | (WT)(b[LANES] << 4)));   \
+                }                                                                    \
             }                                                                        \
         }                                                                            \
         for (int r = 0; r < VROWS; ++r) {                                            \
@@ -167,22 +174,21 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
             c[(VROWS + r) * ldc + j] = k - 2 * (int32_t)s[r][j];                     \
 }
 
-/* Row tails (mr < BNN_XNOR_MR) use plain C on the split operand: popcounts of
- * the two nibble halves add up to the popcount of the word. */
+/* Row tails (mr < BNN_XNOR_MR) use plain C on the split operands: popcounts
+ * of the two nibble halves add up to the popcount of the word. */
 #define BNN_DEFINE_XNOR_TILE_SPLIT_C(WT, SUFFIX, POPCNT)                             \
 static inline void bnn_xnor_tile_c_##SUFFIX##_split(                                 \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
         int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
 {                                                                                    \
-    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)) };                           \
-    const WT low = (WT)0x0f0f0f0f0f0f0f0fULL;                                        \
+    enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), LANES = 32 / sizeof(WT) };  \
     for (int r = 0; r < mr; ++r)                                                     \
         for (int j = 0; j < nr; ++j) {                                               \
             int32_t n = 0;                                                           \
             for (ptrdiff_t w = 0; w < kw; ++w) {                                     \
-                WT b = p[w * NRW + j];                                               \
-                n += POPCNT(a[r * lda + w] ^ (b & low));                             \
-                n += POPCNT(a[r * lda + kw + w] ^ ((b >> 4) & low));                 \
+                const WT *b = p + w * 2 * NRW + (j / LANES) * 2 * LANES + j % LANES; \
+                n += POPCNT(a[r * lda + w] ^ b[0]);                                  \
+                n += POPCNT(a[r * lda + kw + w] ^ b[LANES]);                         \
             }                                                                        \
             c[r * ldc + j] = k - 2 * n;                                              \
         }                                                                            \

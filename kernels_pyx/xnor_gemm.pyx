@@ -9,8 +9,9 @@ import numpy as np
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from words cimport word_t
-from xnor_tiles cimport (BNN_XNOR_A_SPLIT, bnn_prefetch_share, bnn_xnor_split_a_u32,
-                         bnn_xnor_split_a_u64, bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
+from xnor_tiles cimport (BNN_XNOR_A_SPLIT, BNN_XNOR_B_SPLIT, bnn_prefetch_share,
+                         bnn_xnor_split_a_u32, bnn_xnor_split_a_u64, bnn_xnor_split_b,
+                         bnn_xnor_tile_pf_u32, bnn_xnor_tile_pf_u64)
 
 cdef extern from "bnn_config.h":
     int BNN_XNOR_MR
@@ -27,9 +28,11 @@ cdef enum:
 
 cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p0,
                   Py_ssize_t p1, Py_ssize_t end, int32_t k, int tail_half,
-                  int32_t[:, ::1] out) noexcept nogil:
+                  int32_t[:, ::1] out, word_t *bsplit) noexcept nogil:
     # Panels p0 .. p1-1 against every row tile; a is (M, KW), or (M, 2 KW)
-    # nibble-split rows when the tile wants them. Each row tile also
+    # nibble-split rows when the tile wants them, and where it wants the
+    # panels split too, the block is split into bsplit first, once for all
+    # row tiles (bnn_simd.h, BNN_XNOR_B_SPLIT). Each row tile also
     # prefetches its share of the next block of panels (up to `end`, where
     # this thread's panels stop) into L2: all of B (20 MB at 512 channels)
     # comes from memory once per call, and without this the first row tile
@@ -43,7 +46,13 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
     cdef Py_ssize_t pf_lines
     cdef const char *pf
     cdef const char *next_block = <const char *>&panels[p1 if next_panels > 0 else p0, 0, 0]
+    cdef const word_t *tp
+    cdef Py_ssize_t tsize = kw * nrw
     cdef int mr
+    if BNN_XNOR_B_SPLIT:
+        tsize = 2 * kw * nrw
+        for p in range(p0, p1):
+            bnn_xnor_split_b(&panels[p, 0, 0], kw, bsplit + (p - p0) * tsize)
     for q in range(ntiles):
         i = q * BNN_XNOR_MR
         mr = <int>min(BNN_XNOR_MR, m - i)
@@ -52,21 +61,26 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
             pf_lines = bnn_prefetch_share(next_block, lines, ntiles * (p1 - p0),
                                           q * (p1 - p0) + p - p0, &pf)
             j0 = p * nrw
+            if BNN_XNOR_B_SPLIT:
+                tp = bsplit + (p - p0) * tsize
+            else:
+                tp = &panels[p, 0, 0]
             if word_t is uint64_t:
-                bnn_xnor_tile_pf_u64(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
+                bnn_xnor_tile_pf_u64(&a[i, 0], lda, mr, tp, kw, &out[i, j0], n,
                                      <int>min(nrw, n - j0), k, pf, pf_lines, tail_half)
             else:
-                bnn_xnor_tile_pf_u32(&a[i, 0], lda, mr, &panels[p, 0, 0], kw, &out[i, j0], n,
+                bnn_xnor_tile_pf_u32(&a[i, 0], lda, mr, tp, kw, &out[i, j0], n,
                                      <int>min(nrw, n - j0), k, pf, pf_lines, tail_half)
 
 
 cdef void _blocks(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssize_t p0,
                   Py_ssize_t p1, Py_ssize_t block, int32_t k, int tail_half,
-                  int32_t[:, ::1] out) noexcept nogil:
-    # Panels p0 .. p1-1 (one thread's share) in blocks of `block`.
+                  int32_t[:, ::1] out, word_t *bsplit) noexcept nogil:
+    # Panels p0 .. p1-1 (one thread's share) in blocks of `block`; bsplit
+    # holds one block split (this thread's own).
     cdef Py_ssize_t b = p0
     while b < p1:
-        _panels(a, panels, b, min(p1, b + block), p1, k, tail_half, out)
+        _panels(a, panels, b, min(p1, b + block), p1, k, tail_half, out, bsplit)
         b += block
 
 
@@ -75,6 +89,7 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
     """out (M, N) = K - 2 * popcount(a[i] xor column j of the panels)."""
     cdef Py_ssize_t t, i, block, npanels = panels.shape[0], kw = a.shape[1]
     cdef word_t[:, ::1] split
+    cdef word_t[:, ::1] bsplit
     # Both operands are packed along K from bit 0 (bitpack.pyx), so when
     # K mod 64 is 1..32 the last u64 word is all padding above its low half.
     cdef int tail_half = word_t is uint64_t and 0 < k - 64 * (kw - 1) <= 32
@@ -99,8 +114,12 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
     # L1 across the block, and the next block's prefetch (the panels come
     # from memory) has eight panels' time to arrive. It measured faster at
     # K >= 3200 and no slower below (figures: docs/measurements.md).
-    panel_bytes = max(1, panels.shape[1] * panels.shape[2] * panels.itemsize)
+    # The budget counts the panels as the tiles read them (split: twice).
+    split_words = (2 if BNN_XNOR_B_SPLIT else 0) * panels.shape[1] * panels.shape[2]
+    panel_bytes = max(1, panels.shape[1] * panels.shape[2] * panels.itemsize
+                      * (2 if BNN_XNOR_B_SPLIT else 1))
     block = max(MIN_BLOCK_PANELS, PANEL_BLOCK_BYTES // panel_bytes)
+    bsplit = np.empty((max(1, threads), max(1, block * split_words)), dtype=np.asarray(a).dtype)
     # Each thread takes an equal run of panels rather than a share of whole
     # blocks: 800 panels (32 channels) in blocks of 9 split 405 / 395
     # between two threads, which idled one of them at the end of each call.
@@ -108,6 +127,6 @@ def xnor_gemm(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, int k,
         if threads > 1:
             for t in prange(threads, num_threads=threads, schedule="static"):
                 _blocks(a, panels, t * npanels // threads, (t + 1) * npanels // threads,
-                        block, k, tail_half, out)
+                        block, k, tail_half, out, &bsplit[t, 0])
         else:
-            _blocks(a, panels, 0, npanels, block, k, tail_half, out)
+            _blocks(a, panels, 0, npanels, block, k, tail_half, out, &bsplit[0, 0])

@@ -33,13 +33,19 @@ static long check_##SUFFIX(int fill)                                            
         const ptrdiff_t ldt = BNN_XNOR_A_SPLIT ? 2 * kw + 3 : lda;                       \
         WT *at = malloc(sizeof(WT) * BNN_XNOR_MR * ldt);                                 \
         WT *p = malloc(sizeof(WT) * NRW * kw);                                           \
+        /* and the panel split into nibbles where it asks (twice the words) */          \
+        WT *pt = malloc(sizeof(WT) * NRW * kw * (BNN_XNOR_B_SPLIT ? 2 : 1));             \
         int32_t *want = malloc(sizeof(int32_t) * BNN_XNOR_MR * ldc);                     \
         int32_t *got = malloc(sizeof(int32_t) * BNN_XNOR_MR * ldc);                      \
-        if (!a || !at || !p || !want || !got) { fprintf(stderr, "tile_check: out of memory\n"); exit(2); } \
+        if (!a || !at || !p || !pt || !want || !got) { fprintf(stderr, "tile_check: out of memory\n"); exit(2); } \
         for (ptrdiff_t i = 0; i < BNN_XNOR_MR * lda; ++i)                                \
             a[i] = fill == FILL_WORST ? (WT)~(WT)0 : (WT)rnd();                          \
         for (ptrdiff_t i = 0; i < NRW * kw; ++i)                                         \
             p[i] = fill == FILL_WORST ? (WT)0 : (WT)rnd();                               \
+        if (BNN_XNOR_B_SPLIT)                                                            \
+            bnn_xnor_split_b(p, kw, pt);                                                 \
+        else                                                                             \
+            memcpy(pt, p, sizeof(WT) * NRW * kw);                                        \
         for (int r = 0; r < BNN_XNOR_MR; ++r) {                                          \
             if (BNN_XNOR_A_SPLIT)                                                        \
                 bnn_xnor_split_a_##SUFFIX(a + r * lda, kw, at + r * ldt);                \
@@ -50,7 +56,7 @@ static long check_##SUFFIX(int fill)                                            
             for (int nr = 1; nr <= NRW; ++nr) {                                          \
                 for (ptrdiff_t i = 0; i < BNN_XNOR_MR * ldc; ++i) want[i] = got[i] = SENTINEL; \
                 bnn_xnor_tile_c_##SUFFIX(a, lda, mr, p, kw, want, ldc, nr, k);           \
-                bnn_xnor_tile_##SUFFIX(at, ldt, mr, p, kw, got, ldc, nr, k);              \
+                bnn_xnor_tile_##SUFFIX(at, ldt, mr, pt, kw, got, ldc, nr, k);             \
                 for (ptrdiff_t i = 0; i < BNN_XNOR_MR * ldc; ++i) {                      \
                     if (got[i] == want[i]) continue;                                     \
                     if (failures++ < 10)                                                 \
@@ -62,7 +68,7 @@ static long check_##SUFFIX(int fill)                                            
                 }                                                                        \
             }                                                                            \
         }                                                                                \
-        free(a); free(at); free(p); free(want); free(got);                                         \
+        free(a); free(at); free(p); free(pt); free(want); free(got);                     \
     }                                                                                    \
     return failures;                                                                     \
 }
