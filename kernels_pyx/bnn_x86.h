@@ -198,12 +198,11 @@ BNN_DEFINE_XNOR_TILE_SPLIT_C(uint32_t, u32, BNN_POPCNT32)
 BNN_DEFINE_XNOR_TILE_SPLIT_C(uint64_t, u64, BNN_POPCNT64)
 /* Rows of the u64 tile counted by scalar POPCNT (0 .. BNN_XNOR_MR; a build
  * knob, BNNBENCH_CFLAGS=-DBNN_AVX2_POPCNT_ROWS=1). 0 (all by lookup) is the
- * default: on the Intel core measured, POPCNT and the lookup's shuffles share
- * a port, and 1 row ran at 0.93-0.99 of 0, more rows slower still. Cores that
- * issue POPCNT beside the vector ports (AMD Zen 3: four integer ALUs) may
- * gain from 1 row (llvm-mca's Zen 3 model: 12 % fewer cycles per K-word),
- * not yet measured on one; `make tile-bench` times the variants side by side
- * (docs/measurements.md). */
+ * default: 1 row ran at 0.93-0.99 of 0 on an Intel core (POPCNT shares a
+ * port with the shuffles) and at 0.85-0.87 on an AMD Zen 4 (four integer
+ * ALUs, which llvm-mca's Zen 3 model expected to gain 12 %), and since B
+ * comes split, such a row also rejoins its nibbles (0.64-0.66 there).
+ * `make tile-bench` times the variants on another core (docs/measurements.md). */
 #ifndef BNN_AVX2_POPCNT_ROWS
 #define BNN_AVX2_POPCNT_ROWS 0
 #endif

@@ -1,5 +1,6 @@
-/* Times the u64 xnor tile selected by bnn_config.h on its own: 16 rows of A
- * against 8 panels, every tile call hot in L1/L2, one thread pinned to the
+/* Times the u64 xnor tile selected by bnn_config.h on its own: 64 rows of A
+ * (BMXNet's filters, so a split panel serves as many row tiles as in its
+ * GEMM) against 8 panels, every tile call hot in L1/L2, one thread pinned to the
  * first CPU it may use. No GEMM driver, packing or Python around it, so tile
  * variants (a -D knob, another -m flag) can be told apart within a percent or
  * two; tools/tiles/compare.py builds several and runs them in alternation.
@@ -24,7 +25,7 @@
 #include "bnn_simd.h"
 #include "tile_rng.h"
 
-enum { ROWS = 16, PANELS = 8, NRW = BNN_PANEL_BITS / 64, TRIALS = 7 };
+enum { ROWS = 64, PANELS = 8, NRW = BNN_PANEL_BITS / 64, TRIALS = 7 };
 _Static_assert(ROWS % BNN_XNOR_MR == 0, "ROWS must be whole tiles");
 
 static double now(void)
