@@ -2,7 +2,7 @@
 pack blocks of B into column panels per thread, and let a register-tiled
 micro-kernel (bnn_simd.h) run over cache-sized blocks. Threads split the
 columns of C."""
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport prange
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uintptr_t
 from libc.string cimport memcpy, memset
@@ -17,16 +17,24 @@ cdef extern from "bnn_simd.h" nogil:
 
 # Cache blocking: B is packed KC x NC at a time (per thread, L2-resident);
 # each KC x NR micro-panel of it then stays in L1 while every row panel of A
-# (MR x KC, from L2) streams past it.
+# (MR x KC, from L2) streams past it. The K loop runs outside the blocks of
+# NC in a group of columns. Where packed A fits in L2 (A_L2_BYTES) a group
+# is one block, so its C block stays in L2 across K. Where it does not, a
+# group is up to GROUP columns, so that a KC slice of A, once in L2, serves
+# them all before the next slice: one block per group brought all of A
+# (3.3 MB at K = 12800) back from L3 every NC columns, which cost 10-15 % at
+# K = 12800 on 1 and 2 threads (docs/measurements.md).
 cdef enum:
     KC = 256
     NC = 256
+    GROUP = 2048
+    A_L2_BYTES = 262144
     CACHE_LINE = 64
 
 
 # For tests: shapes that straddle every tile and block edge of this build.
 TILE = (BNN_FLOAT_MR, BNN_FLOAT_NR)
-BLOCK = (KC, NC)
+BLOCK = (KC, NC, GROUP)
 
 
 cdef inline void *_line_aligned(void *p) noexcept nogil:
@@ -66,36 +74,55 @@ cdef void _pack_b(const float[:, ::1] b, Py_ssize_t k0, Py_ssize_t kc, Py_ssize_
             memset(dst + w, 0, (BNN_FLOAT_NR - w) * sizeof(float))
 
 
-cdef void _column_block(const float *ap, const float[:, ::1] b, Py_ssize_t j0,
+cdef void _column_group(const float *ap, const float[:, ::1] b, Py_ssize_t j0, Py_ssize_t j1,
                         float[:, ::1] c, float *bp) noexcept nogil:
-    # B is packed even though with a small M (64 filters) each of its
-    # elements feeds only M multiply-adds: read in place, a micro-panel's rows
-    # lie N floats apart, which for N a multiple of 512 puts all of them in a
-    # few L1 sets (and a page each), so it never stays in L1 across the row
-    # panels of A. The packing pass reads B once, as the product must anyway.
+    # Columns j0 .. j1-1 of C, at most GROUP of them. B is packed even though
+    # with a small M (64 filters) each of its elements feeds only M
+    # multiply-adds: read in place, a micro-panel's rows lie N floats apart,
+    # which for N a multiple of 512 puts all of them in a few L1 sets (and a
+    # page each), so it never stays in L1 across the row panels of A. The
+    # packing pass reads B once, as the product must anyway.
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1], k = b.shape[0]
-    cdef Py_ssize_t nc = min(<Py_ssize_t>NC, n - j0), kb, k0, kc, q, i, jp, col, nr
+    cdef Py_ssize_t kb, k0, kc, q, i, jb, nc, jp, col, nr, npanels
     cdef Py_ssize_t mpanels = (m + BNN_FLOAT_MR - 1) // BNN_FLOAT_MR
-    cdef Py_ssize_t npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR
     for kb in range((k + KC - 1) // KC):
         k0 = kb * KC
         kc = min(<Py_ssize_t>KC, k - k0)
-        _pack_b(b, k0, kc, j0, nc, bp)
-        for jp in range(npanels):
-            col = j0 + jp * BNN_FLOAT_NR
-            nr = min(<Py_ssize_t>BNN_FLOAT_NR, nc - jp * BNN_FLOAT_NR)
-            for q in range(mpanels):
-                i = q * BNN_FLOAT_MR
-                bnn_float_tile(ap + (q * k + k0) * BNN_FLOAT_MR, bp + jp * kc * BNN_FLOAT_NR,
-                               BNN_FLOAT_NR, kc, &c[i, col], n, <int>min(BNN_FLOAT_MR, m - i),
-                               <int>nr, k0 > 0)
+        jb = j0
+        while jb < j1:
+            nc = min(<Py_ssize_t>NC, j1 - jb)
+            npanels = (nc + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR
+            _pack_b(b, k0, kc, jb, nc, bp)
+            for jp in range(npanels):
+                col = jb + jp * BNN_FLOAT_NR
+                nr = min(<Py_ssize_t>BNN_FLOAT_NR, nc - jp * BNN_FLOAT_NR)
+                for q in range(mpanels):
+                    i = q * BNN_FLOAT_MR
+                    bnn_float_tile(ap + (q * k + k0) * BNN_FLOAT_MR,
+                                   bp + jp * kc * BNN_FLOAT_NR, BNN_FLOAT_NR, kc, &c[i, col], n,
+                                   <int>min(BNN_FLOAT_MR, m - i), <int>nr, k0 > 0)
+            jb += nc
+
+
+cdef void _columns(const float *ap, const float[:, ::1] b, Py_ssize_t j0, Py_ssize_t j1,
+                   Py_ssize_t group, float[:, ::1] c, float *bp) noexcept nogil:
+    # One thread's columns j0 .. j1-1 in groups of equal width (whole
+    # micro-panels, at most `group`): a short last group would read all of A
+    # again for little work.
+    cdef Py_ssize_t ngroups = (j1 - j0 + group - 1) // group, width
+    cdef Py_ssize_t g = j0
+    if ngroups <= 0:  # more threads than micro-panels
+        return
+    width = ((j1 - j0 + ngroups - 1) // ngroups + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR * BNN_FLOAT_NR
+    while g < j1:
+        _column_group(ap, b, g, min(j1, g + width), c, bp)
+        g += width
 
 
 def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, int threads=1):
     """c (M, N) = a (M, K) @ b (K, N), all float32."""
     cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1], j
     cdef Py_ssize_t mpanels = (m + BNN_FLOAT_MR - 1) // BNN_FLOAT_MR
-    cdef Py_ssize_t nblocks = (n + NC - 1) // NC
     cdef void *ap_mem
     cdef void *bp_mem
     cdef float *ap
@@ -117,13 +144,18 @@ def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, in
         raise MemoryError("float_gemm: cannot allocate the packed operands")
     ap = <float *>_line_aligned(ap_mem)
     bp = <float *>_line_aligned(bp_mem)
+    # Each thread takes an equal run of whole micro-panels of columns, not a
+    # share of whole groups: 12800 columns are 12.5 groups of 1024.
+    cdef Py_ssize_t ncols = (n + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR
+    cdef Py_ssize_t group = NC if mpanels * BNN_FLOAT_MR * k * sizeof(float) <= A_L2_BYTES else GROUP
     with nogil:
         _pack_a(a, ap)
         if threads > 1:
-            for j in prange(nblocks, num_threads=threads, schedule="static"):
-                _column_block(ap, b, j * NC, c, bp + threadid() * bp_size)
+            for j in prange(threads, num_threads=threads, schedule="static"):
+                _columns(ap, b, min(n, j * ncols // threads * BNN_FLOAT_NR),
+                         min(n, (j + 1) * ncols // threads * BNN_FLOAT_NR), group, c,
+                         bp + j * bp_size)
         else:
-            for j in range(nblocks):
-                _column_block(ap, b, j * NC, c, bp)
+            _columns(ap, b, 0, n, group, c, bp)
     free(ap_mem)
     free(bp_mem)

@@ -121,11 +121,13 @@ def test_float_close(method, m, n, rng):
 def test_float_over_tile_and_block_edges(method, rng):
     # The register tile and cache blocks of this build (they differ between
     # code paths): partial row tiles, ragged column panels and blocks of B,
-    # and K blocks that C accumulates across.
+    # K blocks that C accumulates across, and groups of columns (a thread's
+    # run of columns ends inside one).
     from bnnbench import _float_gemm
     mr, nr = _float_gemm.TILE
-    kc, nc = _float_gemm.BLOCK
-    for m, n, k in ((mr, nr, kc), (2 * mr + 3, 2 * nc + nr + 5, 2 * kc + 7), (mr - 1, nc - 1, kc + 1)):
+    kc, nc, group = _float_gemm.BLOCK
+    for m, n, k in ((mr, nr, kc), (2 * mr + 3, 2 * nc + nr + 5, 2 * kc + 7), (mr - 1, nc - 1, kc + 1),
+                    (mr + 1, group + nc + nr + 3, kc + 5)):
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
         for t in THREADS:
