@@ -280,10 +280,13 @@ def work_shape(Py_ssize_t kwords, int threads, Py_ssize_t rows=0):
     return (threads, rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1))
 
 
-def _tile_panels(const word_t[:, :, ::1] panels):
+def tile_panels(const word_t[:, :, ::1] panels):
     """The packed weights as the tiles read them: split into nibbles where
-    they ask (bnn_simd.h, BNN_XNOR_B_SPLIT), once per call, O(F * KW) next
-    to the layer's O(pixels * F * KW); else the panels themselves."""
+    they ask (bnn_simd.h, BNN_XNOR_B_SPLIT: twice the words per panel), else
+    the panels themselves. bconv and bconv_layer take either form and split
+    plain panels on every call; a model does it once, with its weights (at
+    batch 1 the split and its allocation are not small next to a 7 x 7
+    layer's O(pixels * F * KW))."""
     cdef Py_ssize_t p
     cdef word_t[:, :, ::1] out
     if not BNN_XNOR_B_SPLIT:
@@ -300,7 +303,8 @@ def _check_operands(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pix
                     const word_t[:, :, ::1] panels, word_t[:, ::1] work, Py_ssize_t kwords,
                     Py_ssize_t nf, int threads, Py_ssize_t rows):
     """The binary conv's buffers agree with each other, or a ValueError."""
-    if panels.shape[1] != kwords or pad_pixel.shape[0] != packed.shape[3]:
+    if (panels.shape[1] not in (kwords, (2 if BNN_XNOR_B_SPLIT else 1) * kwords)
+            or pad_pixel.shape[0] != packed.shape[3]):
         raise ValueError("packed weights, feature map and padding pixel disagree")
     if work.shape[0] < threads or work.shape[1] < rows * kwords * (3 if BNN_XNOR_A_SPLIT else 1):
         raise ValueError("work buffer too small")
@@ -316,7 +320,8 @@ def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
 
     packed (B, H, W, CW) is the packed feature map; pad_pixel (CW,) the words
     a padding pixel reads as; panels (ceil(F/NR), row_words(), NR) the packed
-    weights; k = kh*kw*C the bits that count; work has work_shape() rows.
+    weights, or tile_panels() of them; k = kh*kw*C the bits that count; work
+    has work_shape() rows.
     """
     cdef Geometry g = _binary_geometry(packed.shape[1], packed.shape[2], packed.shape[3],
                                        out.shape[1], out.shape[2], kh, kw, stride, pad_top,
@@ -332,7 +337,8 @@ def bconv(const word_t[:, :, :, ::1] packed, const word_t[::1] pad_pixel,
             (k // (kh * kw) + nbits - 1) // nbits != packed.shape[3]:
         raise ValueError("k does not match the window and the packed words per pixel")
     _check_operands(packed, pad_pixel, panels, work, kwords, nf, threads, rows)
-    panels = _tile_panels(panels)
+    if panels.shape[1] == kwords:
+        panels = tile_panels(panels)
     nblocks = (n + rows - 1) // rows
     with nogil:
         if threads > 1:
@@ -411,7 +417,8 @@ def bconv_layer(const float[:, :, :, ::1] x, word_t[:, :, :, ::1] packed,
               threads, rows)
         return
     _check_operands(packed, pad_pixel, panels, work, kwords, nf, threads, rows)
-    panels = _tile_panels(panels)
+    if panels.shape[1] == kwords:
+        panels = tile_panels(panels)
     per = (nimg + threads - 1) // threads
     with nogil:
         if threads > 1:

@@ -121,3 +121,24 @@ def test_conv_methods_lists_own_kernels():
 
 def test_verify_layers_finds_no_mismatch():
     assert verify_layers(threads=(1, 2)) == []
+
+
+@pytest.mark.parametrize("batch", (1, 6))   # two passes, and the per-image pipeline
+def test_bconv_takes_plain_or_tile_panels(batch, rng):
+    # A model splits its weights for the tiles once (tile_panels); a caller
+    # that passes the plain packed panels gets them split on every call.
+    from bnnbench import _bconv
+    from bnnbench.methods.kernels import cache_aligned_zeros, pack_signs
+    x, wt = layer(rng, batch, 7, 6, 70, 19, 3)
+    words = conv.weight_panels(wt, 64)
+    pad_pixel = pack_signs(np.ones(70, np.float32), 64)
+    ref = numpy_conv(x, wt, 1, "valid", binary=True)
+    for panels in (words, _bconv.tile_panels(words)):
+        packed = cache_aligned_zeros((batch, 7, 6, 2), np.uint64)
+        out = np.zeros(ref.shape, np.int32)
+        work = cache_aligned_zeros(_bconv.work_shape(words.shape[1], 2), np.uint64)
+        _bconv.bconv_layer(x, packed, pad_pixel, panels, 3, 3, 1, 0, 0, 9 * 70, out, work, 2)
+        np.testing.assert_array_equal(out, ref)
+    with pytest.raises(ValueError, match="disagree"):
+        _bconv.bconv_layer(x, packed, pad_pixel, words[:, :-1].copy(), 3, 3, 1, 0, 0, 9 * 70, out,
+                           work, 2)

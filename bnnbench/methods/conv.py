@@ -177,10 +177,11 @@ def _prepare_xnor(x, w, geom, stride, threads, word_bits):
     ho, wo, top, left = geom
     dtype = WORD_DTYPES[word_bits]
     cw = -(-c // word_bits)
-    panels = weight_panels(w, word_bits)
+    weights = weight_panels(w, word_bits)
+    panels = _bconv.tile_panels(weights)   # as the tiles read them, ahead of time
     pad_pixel = pack_signs(np.ones(c, np.float32), word_bits)   # +1 padding
     packed = cache_aligned_zeros((b, h, wd, cw), dtype)
-    work = cache_aligned_zeros(_bconv.work_shape(panels.shape[1], threads), dtype)
+    work = cache_aligned_zeros(_bconv.work_shape(weights.shape[1], threads), dtype)
     out = cache_aligned_zeros((b, ho, wo, f), np.int32)
     k = kh * kw * c
 

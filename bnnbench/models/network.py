@@ -573,9 +573,10 @@ def _binary_step(name, src, w, bias, stride, top, left, shapes, floats, packed, 
     f, kh, kw, c = w.shape
     b, h, wd, _ = shapes[src]
     cw = -(-c // WORD_BITS)
-    panels = keep(weight_panels(w, WORD_BITS))
+    weights = weight_panels(w, WORD_BITS)
+    panels = keep(_bconv.tile_panels(weights))   # as the tiles read them, once
     pad_pixel = keep(pack_signs(np.ones(c, np.float32), WORD_BITS))
-    work = keep(cache_aligned_zeros(_bconv.work_shape(panels.shape[1], threads), np.uint64))
+    work = keep(cache_aligned_zeros(_bconv.work_shape(weights.shape[1], threads), np.uint64))
     y = ints[name] = keep(cache_aligned_zeros(shapes[name], np.int32))
     k = kh * kw * c
     if src in packed:
