@@ -1,12 +1,14 @@
 """bnnbench sweep: BMXNet's GEMM experiment and its siblings."""
 import argparse
 import json
+import os
 import sys
 
+from .. import _xnor_gemm
 from ..errors import BnnbenchError
 from ..measure import hostinfo, hostload, levels, probe, trust
 from ..measure.sweep import check_memory, plan, run_steps
-from ..methods import layer_shapes, shapes
+from ..methods import kernels, layer_shapes, shapes
 from ..models import zoo
 from ..progress import Progress
 from ..report.terminal import format_table, layer_table, network_table, sweep_table
@@ -216,6 +218,11 @@ def run(args):
         sys.stdout.write("\n")
     else:
         print(_tables(runs_to_frame([writer.run])))
+    # Which kernels ran: a build elsewhere on PYTHONPATH loses to the source
+    # tree's in-place one when run from the repository root.
+    build = kernels.BUILD
+    print(f"kernels: path {build['kernel_path']}, flags {build['cflags']!r}, "
+          f"from {os.path.dirname(os.path.abspath(_xnor_gemm.__file__))}", file=sys.stderr)
     print(f"run file: {writer.path}", file=sys.stderr)
     print(line, file=sys.stderr)
     if failed:
