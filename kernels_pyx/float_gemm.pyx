@@ -76,7 +76,7 @@ cdef void _pack_b(const float[:, ::1] b, Py_ssize_t k0, Py_ssize_t kc, Py_ssize_
 
 cdef void _column_group(const float *ap, const float[:, ::1] b, Py_ssize_t j0, Py_ssize_t j1,
                         float[:, ::1] c, float *bp) noexcept nogil:
-    # Columns j0 .. j1-1 of C, at most GROUP of them. B is packed even though
+    # Columns j0 .. j1-1 of C, one group. B is packed even though
     # with a small M (64 filters) each of its elements feeds only M
     # multiply-adds: read in place, a micro-panel's rows lie N floats apart,
     # which for N a multiple of 512 puts all of them in a few L1 sets (and a
@@ -145,7 +145,7 @@ def float_gemm(const float[:, ::1] a, const float[:, ::1] b, float[:, ::1] c, in
     ap = <float *>_line_aligned(ap_mem)
     bp = <float *>_line_aligned(bp_mem)
     # Each thread takes an equal run of whole micro-panels of columns, not a
-    # share of whole groups: 12800 columns are 12.5 groups of 1024.
+    # share of whole groups: 12800 columns are 6.25 groups of 2048.
     cdef Py_ssize_t ncols = (n + BNN_FLOAT_NR - 1) // BNN_FLOAT_NR
     cdef Py_ssize_t group = NC if mpanels * BNN_FLOAT_MR * k * sizeof(float) <= A_L2_BYTES else GROUP
     with nogil:
