@@ -35,6 +35,7 @@ cdef enum:
 # For tests: shapes that straddle every tile and block edge of this build.
 TILE = (BNN_FLOAT_MR, BNN_FLOAT_NR)
 BLOCK = (KC, NC, GROUP)
+A_L2 = A_L2_BYTES   # packed A larger than this runs in groups of columns
 
 
 cdef inline void *_line_aligned(void *p) noexcept nogil:

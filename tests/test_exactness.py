@@ -126,8 +126,9 @@ def test_float_over_tile_and_block_edges(method, rng):
     from bnnbench import _float_gemm
     mr, nr = _float_gemm.TILE
     kc, nc, group = _float_gemm.BLOCK
+    grouped_k = _float_gemm.A_L2 // (4 * 2 * mr) + kc + 5   # packed A (2 row panels) past A_L2
     for m, n, k in ((mr, nr, kc), (2 * mr + 3, 2 * nc + nr + 5, 2 * kc + 7), (mr - 1, nc - 1, kc + 1),
-                    (mr + 1, group + nc + nr + 3, kc + 5)):
+                    (mr + 1, group + nc + nr + 3, grouped_k)):
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
         for t in THREADS:
