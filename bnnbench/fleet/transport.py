@@ -10,6 +10,7 @@ import shlex
 import socket
 import stat
 import uuid
+import warnings
 
 from .. import untrusted
 from ..errors import BnnbenchError
@@ -31,7 +32,13 @@ class FleetError(BnnbenchError):
 
 def asyncssh():
     try:
-        import asyncssh as mod
+        # cryptography 51 deprecated DSA, and asyncssh names DSA types when
+        # its modules load: five warnings on every command's stderr, about a
+        # key type bnnbench never asks for, would bury the one line that says
+        # what went wrong. Only that import is quietened.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="DSA is deprecated")
+            import asyncssh as mod
     except ImportError:
         raise BnnbenchError("bnnbench fleet needs asyncssh: pip install 'bnnbench[fleet]'")
     return mod
