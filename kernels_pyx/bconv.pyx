@@ -295,7 +295,8 @@ def tile_panels(const word_t[:, :, ::1] panels):
                    dtype=np.asarray(panels).dtype)
     with nogil:
         for p in range(panels.shape[0]):
-            bnn_xnor_split_b(&panels[p, 0, 0], panels.shape[1], &out[p, 0, 0])
+            bnn_xnor_split_b(&panels[p, 0, 0], panels.shape[1], &out[p, 0, 0],
+                             word_t is uint64_t)
     return out
 
 

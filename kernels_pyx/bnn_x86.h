@@ -116,16 +116,28 @@ static inline void bnn_store_u64(__m256i t0, __m256i t1, int32_t k, int32_t *c, 
               [b1h] "x"(B1H), [al] "m"(AL), [ah] "m"(AH)                             \
             : "xmm14", "xmm15")
 
+/* Scalar POPCNT rows of the AVX2 tile for K-word w (see below). */
+#define BNN_AVX2_POPCNT_ROWS_STEP(WT, SROWS, VROWS, POPCNT, a, lda, kw, w, pw, s)    \
+    for (int r = 0; r < (SROWS); ++r) {                                              \
+        const WT x = a[(VROWS + r) * lda + w] | (WT)(a[(VROWS + r) * lda + kw + w] << 4); \
+        for (int j = 0; j < NRW; ++j) {                                              \
+            const WT *b = pw + (j / LANES) * 2 * LANES + j % LANES;                  \
+            s[r][j] += (uint64_t)POPCNT(x ^ (b[0] | (WT)(b[LANES] << 4)));           \
+        }                                                                            \
+    }
+
 /* The AVX2 tile: BNN_XNOR_MR rows of A against one split panel (four
  * registers of nibbles per K-word: low and high of each 32-byte half),
  * counted by the nibble lookup on the vector ports; the last SROWS rows may
  * be counted by scalar POPCNT instead, on the integer ALUs, from raw words
  * (both operands' halves rejoined: lo | hi << 4). Only u64 tiles offer that
- * (POPCNT on a u32 word counts half as much). */
-#define BNN_DEFINE_XNOR_TILE_AVX2(WT, SUFFIX, BCAST, ADDW, SROWS, POPCNT)           \
-static inline void bnn_xnor_tile_##SUFFIX(                                           \
+ * (POPCNT on a u32 word counts half as much). With `half` (u64 only: a
+ * half-word tail in the split layout of bnn_xnor_split_b) the last word's
+ * high-nibble registers, all padding, are skipped. */
+#define BNN_DEFINE_XNOR_TILE_AVX2(WT, SUFFIX, BCAST, SET1, ADDW, SROWS, POPCNT)     \
+static inline __attribute__((always_inline)) void bnn_xnor_tile_half_##SUFFIX(       \
         const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
-        int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k, int half)                      \
 {                                                                                    \
     enum { NRW = BNN_PANEL_BITS / (8 * (int)sizeof(WT)), LANES = 32 / sizeof(WT),    \
            VROWS = BNN_XNOR_MR - (SROWS), SR = (SROWS) > 0 ? (SROWS) : 1 };          \
@@ -141,10 +153,12 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
     uint64_t s[SR][NRW] = {{0}};                                                     \
     for (ptrdiff_t w0 = 0; w0 < kw; w0 += BNN_BYTE_STEPS) {                          \
         ptrdiff_t w1 = w0 + BNN_BYTE_STEPS < kw ? w0 + BNN_BYTE_STEPS : kw;          \
+        /* words [w0, wfull) whole; the half word, if any, is w1 - 1 */              \
+        const ptrdiff_t wfull = half && w1 == kw ? w1 - 1 : w1;                      \
         __m256i acc[BNN_XNOR_MR][2];                                                 \
         for (int r = 0; r < BNN_XNOR_MR; ++r)                                        \
             acc[r][0] = acc[r][1] = _mm256_setzero_si256();                          \
-        for (ptrdiff_t w = w0; w < w1; ++w) {                                        \
+        for (ptrdiff_t w = w0; w < wfull; ++w) {                                     \
             const WT *pw = p + w * 2 * NRW;                                          \
             __m256i b0l = _mm256_loadu_si256((const __m256i *)pw);                   \
             __m256i b0h = _mm256_loadu_si256((const __m256i *)(pw + LANES));         \
@@ -153,14 +167,20 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
             for (int r = 0; r < VROWS; ++r)                                          \
                 BNN_AVX2_NIBBLE_ROW(BCAST, acc[r][0], acc[r][1], lut, b0l, b0h, b1l, b1h, \
                                     a[r * lda + w], a[r * lda + kw + w]);            \
-            for (int r = 0; r < (SROWS); ++r) {                                      \
-                const WT x = a[(VROWS + r) * lda + w]                                \
-                           | (WT)(a[(VROWS + r) * lda + kw + w] << 4);               \
-                for (int j = 0; j < NRW; ++j) {                                      \
-                    const WT *b = pw + (j / LANES) * 2 * LANES + j % LANES;          \
-                    s[r][j] += (uint64_t)POPCNT(x ^ (b[0] | (WT)(b[LANES] << 4)));   \
-                }                                                                    \
+            BNN_AVX2_POPCNT_ROWS_STEP(WT, SROWS, VROWS, POPCNT, a, lda, kw, w, pw, s) \
+        }                                                                            \
+        if (wfull < w1) {                                                            \
+            const WT *pw = p + wfull * 2 * NRW;                                      \
+            const __m256i b0l = _mm256_loadu_si256((const __m256i *)pw);             \
+            const __m256i b1l = _mm256_loadu_si256((const __m256i *)(pw + 2 * LANES)); \
+            for (int r = 0; r < VROWS; ++r) {                                        \
+                const __m256i x = SET1(a[r * lda + wfull]);                          \
+                acc[r][0] = _mm256_add_epi8(acc[r][0],                               \
+                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(x, b0l)));             \
+                acc[r][1] = _mm256_add_epi8(acc[r][1],                               \
+                    _mm256_shuffle_epi8(lut, _mm256_xor_si256(x, b1l)));             \
             }                                                                        \
+            BNN_AVX2_POPCNT_ROWS_STEP(WT, SROWS, VROWS, POPCNT, a, lda, kw, wfull, pw, s) \
         }                                                                            \
         for (int r = 0; r < VROWS; ++r) {                                            \
             tot[r][0] = ADDW(tot[r][0], bnn_widen_##SUFFIX(acc[r][0]));              \
@@ -172,6 +192,12 @@ static inline void bnn_xnor_tile_##SUFFIX(                                      
     for (int r = 0; r < (SROWS); ++r)                                                \
         for (int j = 0; j < nr; ++j)                                                 \
             c[(VROWS + r) * ldc + j] = k - 2 * (int32_t)s[r][j];                     \
+}                                                                                    \
+static inline void bnn_xnor_tile_##SUFFIX(                                           \
+        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k)                                \
+{                                                                                    \
+    bnn_xnor_tile_half_##SUFFIX(a, lda, mr, p, kw, c, ldc, nr, k, 0);                \
 }
 
 /* Row tails (mr < BNN_XNOR_MR) use plain C on the split operands: popcounts
@@ -208,9 +234,33 @@ BNN_DEFINE_XNOR_TILE_SPLIT_C(uint64_t, u64, BNN_POPCNT64)
 #endif
 _Static_assert(BNN_AVX2_POPCNT_ROWS >= 0 && BNN_AVX2_POPCNT_ROWS <= BNN_XNOR_MR,
                "BNN_AVX2_POPCNT_ROWS counts rows of the tile");
-BNN_DEFINE_XNOR_TILE_AVX2(uint32_t, u32, "vpbroadcastd", _mm256_add_epi32, 0, BNN_POPCNT32)
-BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, "vpbroadcastq", _mm256_add_epi64, BNN_AVX2_POPCNT_ROWS,
-                          BNN_POPCNT64)
+#define BNN_SET1_U32(x) _mm256_set1_epi32((int)(x))
+#define BNN_SET1_U64(x) _mm256_set1_epi64x((long long)(x))
+BNN_DEFINE_XNOR_TILE_AVX2(uint32_t, u32, "vpbroadcastd", BNN_SET1_U32, _mm256_add_epi32, 0,
+                          BNN_POPCNT32)
+BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, "vpbroadcastq", BNN_SET1_U64, _mm256_add_epi64,
+                          BNN_AVX2_POPCNT_ROWS, BNN_POPCNT64)
+
+/* The tiles with a prefetch (contract: bnn_simd.h), in one burst before the
+ * tile; the u64 tile takes the half-word tail (u32 splits have no such
+ * layout, and their tail_half is never set). */
+#define BNN_HAVE_XNOR_TILE_PF 1
+static inline __attribute__((always_inline)) void bnn_xnor_tile_pf_u32(const uint32_t *a, ptrdiff_t lda, int mr,
+        const uint32_t *p, ptrdiff_t kw, int32_t *c, ptrdiff_t ldc, int nr, int32_t k,
+        const char *pf, ptrdiff_t pf_lines, int tail_half)
+{
+    (void)tail_half;
+    bnn_prefetch_lines(pf, pf_lines);
+    bnn_xnor_tile_u32(a, lda, mr, p, kw, c, ldc, nr, k);
+}
+
+static inline __attribute__((always_inline)) void bnn_xnor_tile_pf_u64(const uint64_t *a, ptrdiff_t lda, int mr,
+        const uint64_t *p, ptrdiff_t kw, int32_t *c, ptrdiff_t ldc, int nr, int32_t k,
+        const char *pf, ptrdiff_t pf_lines, int tail_half)
+{
+    bnn_prefetch_lines(pf, pf_lines);
+    bnn_xnor_tile_half_u64(a, lda, mr, p, kw, c, ldc, nr, k, tail_half != 0);
+}
 #endif  /* BNN_PATH_AVX512 */
 
 /* Sign + bit-pack of one band of krows <= W rows of x over `npanels` whole

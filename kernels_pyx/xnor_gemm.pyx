@@ -52,7 +52,8 @@ cdef void _panels(const word_t[:, ::1] a, const word_t[:, :, ::1] panels, Py_ssi
     if BNN_XNOR_B_SPLIT:
         tsize = 2 * kw * nrw
         for p in range(p0, p1):
-            bnn_xnor_split_b(&panels[p, 0, 0], kw, bsplit + (p - p0) * tsize)
+            bnn_xnor_split_b(&panels[p, 0, 0], kw, bsplit + (p - p0) * tsize,
+                             word_t is uint64_t)
     for q in range(ntiles):
         i = q * BNN_XNOR_MR
         mr = <int>min(BNN_XNOR_MR, m - i)

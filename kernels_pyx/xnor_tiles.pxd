@@ -5,7 +5,7 @@ from libc.stdint cimport int32_t, uint32_t, uint64_t
 cdef extern from "bnn_simd.h" nogil:
     int BNN_XNOR_A_SPLIT
     int BNN_XNOR_B_SPLIT
-    void bnn_xnor_split_b(const void *panel, Py_ssize_t kw, void *out)
+    void bnn_xnor_split_b(const void *panel, Py_ssize_t kw, void *out, int u64_words)
     void bnn_xnor_split_a_u32(const uint32_t *a, Py_ssize_t kw, uint32_t *out)
     void bnn_xnor_split_a_u64(const uint64_t *a, Py_ssize_t kw, uint64_t *out)
     void bnn_xnor_tile_u32(const uint32_t *a, Py_ssize_t lda, int mr, const uint32_t *p,

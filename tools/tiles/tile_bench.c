@@ -91,7 +91,7 @@ static double bench(ptrdiff_t kw, int64_t bit_macs_per_trial)
         for (int64_t it = 0; it < reps; ++it) {
             if (BNN_XNOR_B_SPLIT)
                 for (int q = 0; q < PANELS; ++q)
-                    bnn_xnor_split_b(p + q * kw * NRW, kw, pt + q * psplit);
+                    bnn_xnor_split_b(p + q * kw * NRW, kw, pt + q * psplit, 1);
             for (int r = 0; r < ROWS; r += BNN_XNOR_MR)
                 for (int q = 0; q < PANELS; ++q)
                     bnn_xnor_tile_u64(at + r * ldt, ldt, BNN_XNOR_MR, pt + q * psplit, kw,
