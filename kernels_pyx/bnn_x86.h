@@ -147,14 +147,15 @@ static inline __attribute__((always_inline)) void bnn_xnor_tile_half_##SUFFIX(  
         return;                                                                      \
     }                                                                                \
     const __m256i lut = bnn_nibble_lut();                                            \
-    __m256i tot[BNN_XNOR_MR][2];                                                     \
+    __m256i tot[BNN_XNOR_MR][2];  /* zeroed for the compiler; read when w0 > 0 */    \
     for (int r = 0; r < BNN_XNOR_MR; ++r)                                            \
         tot[r][0] = tot[r][1] = _mm256_setzero_si256();                              \
     uint64_t s[SR][NRW] = {{0}};                                                     \
     for (ptrdiff_t w0 = 0; w0 < kw; w0 += BNN_BYTE_STEPS) {                          \
-        ptrdiff_t w1 = w0 + BNN_BYTE_STEPS < kw ? w0 + BNN_BYTE_STEPS : kw;          \
+        const int last = kw - w0 <= BNN_BYTE_STEPS;                                  \
+        const ptrdiff_t w1 = last ? kw : w0 + BNN_BYTE_STEPS;                        \
         /* words [w0, wfull) whole; the half word, if any, is w1 - 1 */              \
-        const ptrdiff_t wfull = half && w1 == kw ? w1 - 1 : w1;                      \
+        const ptrdiff_t wfull = half && last ? w1 - 1 : w1;                          \
         __m256i acc[BNN_XNOR_MR][2];                                                 \
         for (int r = 0; r < BNN_XNOR_MR; ++r)                                        \
             acc[r][0] = acc[r][1] = _mm256_setzero_si256();                          \
@@ -182,13 +183,27 @@ static inline __attribute__((always_inline)) void bnn_xnor_tile_half_##SUFFIX(  
             }                                                                        \
             BNN_AVX2_POPCNT_ROWS_STEP(WT, SROWS, VROWS, POPCNT, a, lda, kw, wfull, pw, s) \
         }                                                                            \
-        for (int r = 0; r < VROWS; ++r) {                                            \
-            tot[r][0] = ADDW(tot[r][0], bnn_widen_##SUFFIX(acc[r][0]));              \
-            tot[r][1] = ADDW(tot[r][1], bnn_widen_##SUFFIX(acc[r][1]));              \
+        /* Byte counts widened once per block. The last block's go straight to  \
+         * the stores, unrolled apart for a full panel: kept in tot, or the     \
+         * stores in one loop with the partial-panel path, they went through    \
+         * the stack, which cost 10 % at K = 13 words (docs/measurements.md). */ \
+        __m256i t[BNN_XNOR_MR][2];                                                   \
+        for (int r = 0; r < VROWS; ++r)                                              \
+            for (int h = 0; h < 2; ++h) {                                            \
+                t[r][h] = bnn_widen_##SUFFIX(acc[r][h]);                             \
+                if (w0) t[r][h] = ADDW(t[r][h], tot[r][h]);                          \
+            }                                                                        \
+        if (!last) {                                                                 \
+            for (int r = 0; r < VROWS; ++r)                                          \
+                tot[r][0] = t[r][0], tot[r][1] = t[r][1];                            \
+        } else if (nr == NRW) {                                                      \
+            for (int r = 0; r < VROWS; ++r)                                          \
+                bnn_store_##SUFFIX(t[r][0], t[r][1], k, c + r * ldc, NRW);           \
+        } else {                                                                     \
+            for (int r = 0; r < VROWS; ++r)                                          \
+                bnn_store_##SUFFIX(t[r][0], t[r][1], k, c + r * ldc, nr);            \
         }                                                                            \
     }                                                                                \
-    for (int r = 0; r < VROWS; ++r)                                                  \
-        bnn_store_##SUFFIX(tot[r][0], tot[r][1], k, c + r * ldc, nr);                \
     for (int r = 0; r < (SROWS); ++r)                                                \
         for (int j = 0; j < nr; ++j)                                                 \
             c[(VROWS + r) * ldc + j] = k - 2 * (int32_t)s[r][j];                     \
