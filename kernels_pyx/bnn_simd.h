@@ -97,10 +97,11 @@ BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
 /* bnn_xnor_tile_pf_*: a tile that also prefetches pf_lines cache lines
  * from pf into L2. A path whose tile can issue them one per K-word, spread
  * over its loop, defines BNN_HAVE_XNOR_TILE_PF (AVX-512; AVX2 defines it to
- * pass tail_half on); elsewhere they go out in one burst before the tile. tail_half says the last K-word holds at
- * most 32 bits of K, in its low half, with equal padding above in both
- * operands: a tile may skip that high half (the AVX-512 and AVX2 u64 tiles
- * do) or count it (these do; it adds nothing). */
+ * pass tail_half on); elsewhere they go out in one burst before the tile.
+ * tail_half says the last K-word holds at most 32 bits of K, in its low
+ * half, with equal padding above in both operands: a tile may skip that
+ * high half (the AVX-512 and AVX2 u64 tiles do) or count it (these do; it
+ * adds nothing). */
 #ifndef BNN_HAVE_XNOR_TILE_PF
 #define BNN_DEFINE_XNOR_TILE_PF(WT, SUFFIX)                                          \
 static inline void bnn_xnor_tile_pf_##SUFFIX(                                        \
