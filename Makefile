@@ -26,6 +26,7 @@ help:
 	@echo "make verify         exactness check of every kernel on this host"
 	@echo "make clean          remove builds and the virtual environments"
 	@echo "make venv           only make (or repair) .venv, without installing bnnbench"
+	@echo "make constraints    record the venvs' package versions as the pins installs use (PIN=0: none)"
 	@echo "make asv-quick      asv suites on the last ASV_COMMITS commits, one sample each"
 	@echo "make asv-run        the same with full sampling; asv-publish / asv-preview / asv-compare"
 	@echo "make arm-verify     build for aarch64 and armv7 and verify under qemu-user"
@@ -40,7 +41,25 @@ APT_LINE := apt-get install python3-venv python3-dev
 HAS_HEADERS := import os, sys, sysconfig; \
     sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))
 
-# $(call venv,DIR): make DIR a working venv of $(PYTHON) unless it is one.
+# Installs take the versions `make test` last passed with, recorded in
+# constraints/ for CPython 3.11 on x86_64 (where CI tests them; elsewhere
+# the lines do not apply and pip resolves the newest releases). A fresh
+# clone then builds what CI built: an upstream release cannot break it, and
+# BLAS, the float baseline, stays the same build. PIN=0 resolves the newest
+# everywhere; after `make clean test PIN=0` passes, `make constraints`
+# records that set.
+PIN ?= 1
+ifeq ($(PIN),1)
+PIN_MAIN  := -c constraints/main.txt
+PIN_PEERS := -c constraints/peers.txt
+# Cython, numpy and setuptools in pip's isolated build environment: the
+# kernels' C comes from them. (ensurepip's pip may predate this option, so
+# only the pip upgrade runs without it.)
+PIN_BUILD := --build-constraint constraints/build.txt
+PIN_FILES := $(wildcard constraints/*.txt)
+endif
+
+# $(call venv,DIR[,pip args]): make DIR a working venv of $(PYTHON) unless it is one.
 # It is one when its python runs, imports pip, and was made to the end
 # (DIR/.venv-made, or an install stamp from before that marker existed).
 # Anything else there is the rest of an interrupted or failed
@@ -55,7 +74,8 @@ define venv
 	  echo "$(PYTHON) -m venv $(1)"; \
 	  out=$$($(PYTHON) -m venv $(1) 2>&1) || { rm -rf $(1); \
 	    echo "make: $(PYTHON) -m venv $(1) failed ($$(printf '%s\n' "$$out" | grep . | tail -n 1)); install: $(APT_LINE)" >&2; exit 1; }; \
-	  $(1)/bin/python -m pip install --quiet --upgrade pip || { rm -rf $(1); exit 1; }; \
+	  $(1)/bin/python -m pip install --quiet --upgrade $(2) pip \
+	      || { rm -rf $(1); exit 1; }; \
 	  touch $(1)/.venv-made; \
 	fi
 	@$(1)/bin/python -c "$(HAS_HEADERS)" || { echo "make: no Python.h for $(1)/bin/python (the kernels compile against it); install it: $(APT_LINE)" >&2; exit 1; }
@@ -63,17 +83,25 @@ endef
 
 # The virtual environment alone (made or repaired), without installing.
 venv:
-	$(call venv,$(VENV))
+	$(call venv,$(VENV),$(PIN_MAIN))
 
-$(STAMP): $(KERNEL_SOURCES)
-	$(call venv,$(VENV))
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(STAMP): $(KERNEL_SOURCES) $(PIN_FILES)
+	$(call venv,$(VENV),$(PIN_MAIN))
+	$(BIN)/python -m pip install --quiet $(PIN_MAIN) $(PIN_BUILD) -e '.[test]'
 	@touch $@
 
-$(PEERS_STAMP): $(KERNEL_SOURCES)
-	$(call venv,$(PEERS_VENV))
-	$(PEERS_BIN)/python -m pip install --quiet -e '.[test,peers]'
+$(PEERS_STAMP): $(KERNEL_SOURCES) $(PIN_FILES)
+	$(call venv,$(PEERS_VENV),$(PIN_PEERS))
+	$(PEERS_BIN)/python -m pip install --quiet $(PIN_PEERS) $(PIN_BUILD) -e '.[test,peers]'
 	@touch $@
+
+# The venvs' versions as the pins above (run after `make clean test PIN=0`
+# passes; it installs nothing itself).
+.PHONY: constraints
+constraints:
+	$(BIN)/python tools/constraints.py constraints/main.txt
+	$(BIN)/python tools/constraints.py constraints/build.txt Cython numpy setuptools wheel
+	if [ -x $(PEERS_BIN)/python ]; then $(PEERS_BIN)/python tools/constraints.py constraints/peers.txt; fi
 
 # The GEMM sweep, the layer sweep and one small whole-network sweep (with the
 # peer engines where the extra is installed) each add a run file to results/;
