@@ -210,10 +210,12 @@ asv-machine: $(STAMP)
 	    --machine '$(ASV_MACHINE)'
 
 # Every suite on each of the last ASV_COMMITS commits (first parents of HEAD).
+# asv's environments take the pinned versions too (asv's pip reads
+# PIP_CONSTRAINT), so its builds use the Cython and numpy `make test` does.
 asv-run: asv-machine
 	@mkdir -p .asv
 	git rev-list --first-parent -n $(ASV_COMMITS) HEAD > .asv/commits.txt
-	$(ASV) run --machine '$(ASV_MACHINE)' --record-samples $(ASV_ARGS) HASHFILE:.asv/commits.txt
+	$(if $(PIN_MAIN),PIP_CONSTRAINT='$(CURDIR)/constraints/main.txt') $(ASV) run --machine '$(ASV_MACHINE)' --record-samples $(ASV_ARGS) HASHFILE:.asv/commits.txt
 
 # The same with one sample per benchmark: a smoke test, minutes per commit.
 asv-quick:
