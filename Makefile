@@ -53,13 +53,14 @@ ifeq ($(PIN),1)
 PIN_MAIN  := -c constraints/main.txt
 PIN_PEERS := -c constraints/peers.txt
 # Cython, numpy and setuptools in pip's isolated build environment: the
-# kernels' C comes from them. (ensurepip's pip may predate this option, so
-# only the pip upgrade runs without it.)
+# kernels' C comes from them. pip learnt this option in 25.3, so every
+# install first brings pip up to date (a venv made before may hold an
+# older one).
 PIN_BUILD := --build-constraint constraints/build.txt
 PIN_FILES := $(wildcard constraints/*.txt)
 endif
 
-# $(call venv,DIR[,pip args]): make DIR a working venv of $(PYTHON) unless it is one.
+# $(call venv,DIR): make DIR a working venv of $(PYTHON) unless it is one.
 # It is one when its python runs, imports pip, and was made to the end
 # (DIR/.venv-made, or an install stamp from before that marker existed).
 # Anything else there is the rest of an interrupted or failed
@@ -74,8 +75,6 @@ define venv
 	  echo "$(PYTHON) -m venv $(1)"; \
 	  out=$$($(PYTHON) -m venv $(1) 2>&1) || { rm -rf $(1); \
 	    echo "make: $(PYTHON) -m venv $(1) failed ($$(printf '%s\n' "$$out" | grep . | tail -n 1)); install: $(APT_LINE)" >&2; exit 1; }; \
-	  $(1)/bin/python -m pip install --quiet --upgrade $(2) pip \
-	      || { rm -rf $(1); exit 1; }; \
 	  touch $(1)/.venv-made; \
 	fi
 	@$(1)/bin/python -c "$(HAS_HEADERS)" || { echo "make: no Python.h for $(1)/bin/python (the kernels compile against it); install it: $(APT_LINE)" >&2; exit 1; }
@@ -83,16 +82,23 @@ endef
 
 # The virtual environment alone (made or repaired), without installing.
 venv:
-	$(call venv,$(VENV),$(PIN_MAIN))
+	$(call venv,$(VENV))
+
+# $(call install,BIN,pins,extras): pip first (see PIN_BUILD), then bnnbench.
+COMMA := ,
+define install
+	$(1)/python -m pip install --quiet --upgrade $(2) pip
+	$(1)/python -m pip install --quiet $(2) $(PIN_BUILD) -e '.[$(3)]'
+endef
 
 $(STAMP): $(KERNEL_SOURCES) $(PIN_FILES)
-	$(call venv,$(VENV),$(PIN_MAIN))
-	$(BIN)/python -m pip install --quiet $(PIN_MAIN) $(PIN_BUILD) -e '.[test]'
+	$(call venv,$(VENV))
+	$(call install,$(BIN),$(PIN_MAIN),test)
 	@touch $@
 
 $(PEERS_STAMP): $(KERNEL_SOURCES) $(PIN_FILES)
-	$(call venv,$(PEERS_VENV),$(PIN_PEERS))
-	$(PEERS_BIN)/python -m pip install --quiet $(PIN_PEERS) $(PIN_BUILD) -e '.[test,peers]'
+	$(call venv,$(PEERS_VENV))
+	$(call install,$(PEERS_BIN),$(PIN_PEERS),test$(COMMA)peers)
 	@touch $@
 
 # The venvs' versions as the pins above (run after `make clean test PIN=0`
