@@ -58,6 +58,7 @@ PIN_PEERS := -c constraints/peers.txt
 # older one).
 PIN_BUILD := --build-constraint constraints/build.txt
 PIN_FILES := $(wildcard constraints/*.txt)
+PIN_HINT  := || { echo "make: pip failed; where a pinned version (constraints/) is the cause, PIN=0 takes the newest" >&2; exit 1; }
 endif
 
 # $(call venv,DIR): make DIR a working venv of $(PYTHON) unless it is one.
@@ -87,8 +88,8 @@ venv:
 # $(call install,BIN,pins,extras): pip first (see PIN_BUILD), then bnnbench.
 COMMA := ,
 define install
-	$(1)/python -m pip install --quiet --upgrade $(2) pip
-	$(1)/python -m pip install --quiet $(2) $(PIN_BUILD) -e '.[$(3)]'
+	$(1)/python -m pip install --quiet --upgrade $(2) pip $(PIN_HINT)
+	$(1)/python -m pip install --quiet $(2) $(PIN_BUILD) -e '.[$(3)]' $(PIN_HINT)
 endef
 
 $(STAMP): $(KERNEL_SOURCES) $(PIN_FILES)
