@@ -1,10 +1,11 @@
 """Whole convolution layers on NHWC feature maps: im2col and binary conv.
 
 Binary layers: the feature map is sign + bit-packed along channels once
-(pack_pixels: one pixel's C floats -> CW words), then output pixels are
-taken BNN_CONV_ROWS at a time: their bit-level im2col rows (kh x kw packed
-pixels each, padding pixels as a given word pattern) are built into a small
-per-thread buffer and every weight panel runs the xnor GEMM tile over them.
+(bitpack's pack_rows: a pixel's C floats -> CW words), then output pixels
+are taken BNN_CONV_ROWS at a time: their bit-level im2col rows (kh x kw
+packed pixels each, padding pixels as a given word pattern) are built into
+a small per-thread buffer and every weight panel runs the xnor GEMM tile
+over them.
 The activations are the A operand (broadcast words) and the packed weights
 the panels, so the tiles write the [pixels, filters] output, which is NHWC,
 directly. Padding bits inside each pixel's last word are 0 in both operands.
@@ -28,6 +29,7 @@ BLAS (float_im2col).
 """
 import numpy as np
 
+from . import _bitpack
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -213,20 +215,6 @@ cdef inline void _pack_pixel(const float *x, Py_ssize_t c, word_t *out) noexcept
         bnn_pack_signs_u32(x, c, out)
 
 
-def pack_pixels(const float[:, ::1] x, word_t[:, ::1] out, int threads=1):
-    """Sign + bit-pack each row of x (pixels, C) into out (pixels, ceil(C / W))."""
-    cdef Py_ssize_t i, n = x.shape[0], c = x.shape[1]
-    if n == 0 or c == 0:
-        return
-    with nogil:
-        if threads > 1:
-            for i in prange(n, num_threads=threads, schedule="static"):
-                _pack_pixel(&x[i, 0], c, &out[i, 0])
-        else:
-            for i in range(n):
-                _pack_pixel(&x[i, 0], c, &out[i, 0])
-
-
 cdef void _bconv_block(const word_t *packed, const Geometry *g, const word_t *pad_pixel,
                        const word_t *panels, Py_ssize_t npanels, Py_ssize_t nrw,
                        Py_ssize_t n0, Py_ssize_t n1,
@@ -399,7 +387,7 @@ def bconv_layer(const float[:, :, :, ::1] x, word_t[:, :, :, ::1] packed,
                 const word_t[::1] pad_pixel, const word_t[:, :, ::1] panels, int kh, int kw,
                 int stride, int pad_top, int pad_left, int k, int32_t[:, :, :, ::1] out,
                 word_t[:, ::1] work, int threads=1, Py_ssize_t rows=0):
-    """The whole binary layer from floats: pack_pixels(x) into packed, then
+    """The whole binary layer from floats: x's pixels packed into packed, then
     bconv(); as one pipeline when the batch has at least two images per
     thread (each thread takes a run of whole images), else as two passes."""
     cdef Geometry g = _binary_geometry(packed.shape[1], packed.shape[2], packed.shape[3],
@@ -412,8 +400,8 @@ def bconv_layer(const float[:, :, :, ::1] x, word_t[:, :, :, ::1] packed,
             or packed.shape[0] != nimg or out.shape[0] != nimg or k != kh * kw * x.shape[3]):
         raise ValueError("feature map, packed buffer, output and k disagree")
     if nimg < 2 * threads or out.shape[1] * out.shape[2] == 0 or nf == 0 or x.shape[3] == 0:
-        pack_pixels(np.asarray(x).reshape(-1, x.shape[3]),
-                    np.asarray(packed).reshape(-1, packed.shape[3]), threads)
+        _bitpack.pack_rows(np.asarray(x).reshape(-1, x.shape[3]),
+                           np.asarray(packed).reshape(-1, packed.shape[3]), threads)
         bconv(packed, pad_pixel, panels, kh, kw, stride, pad_top, pad_left, k, out, work,
               threads, rows)
         return

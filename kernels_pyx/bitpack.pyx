@@ -12,6 +12,8 @@ cdef extern from "bnn_config.h":
     int BNN_PANEL_BITS
 
 cdef extern from "bnn_simd.h" nogil:
+    void bnn_pack_signs_u32(const float *x, Py_ssize_t n, uint32_t *out)
+    void bnn_pack_signs_u64(const float *x, Py_ssize_t n, uint64_t *out)
     int BNN_HAVE_PACK_BAND
     void bnn_pack_band_u32(const float *x, Py_ssize_t ldx, Py_ssize_t krows,
                            Py_ssize_t npanels, uint32_t *out, Py_ssize_t pstride)
@@ -24,24 +26,22 @@ cdef enum:
     COL_BLOCK = 64
 
 
-cdef void _pack_row(const float *x, Py_ssize_t k, word_t *out) noexcept nogil:
-    cdef Py_ssize_t bits = sizeof(word_t) * 8
-    cdef Py_ssize_t nwords = (k + bits - 1) // bits
-    cdef Py_ssize_t w, j, base, n
-    cdef word_t word
-    for w in range(nwords):
-        base = w * bits
-        n = min(bits, k - base)
-        word = 0
-        for j in range(n):
-            word = word | ((<word_t>(x[base + j] >= 0)) << j)
-        out[w] = word
+cdef inline void _pack_row(const float *x, Py_ssize_t k, word_t *out) noexcept nogil:
+    if word_t is uint64_t:
+        bnn_pack_signs_u64(x, k, out)
+    else:
+        bnn_pack_signs_u32(x, k, out)
 
 
 def pack_rows(const float[:, ::1] x, word_t[:, ::1] out, int threads=1):
-    """Pack each row of x (M, K) into out (M, ceil(K / W))."""
+    """Pack each row of x (M, K) into out (M, ceil(K / W)): the weights of a
+    GEMM, and a feature map's pixels (rows of C channels) for bconv_layer."""
     cdef Py_ssize_t i, m = x.shape[0], k = x.shape[1]
-    if m == 0:
+    cdef Py_ssize_t bits = sizeof(word_t) * 8
+    if out.shape[0] != m or out.shape[1] != (k + bits - 1) // bits:
+        raise ValueError(f"out is {tuple(out.shape)[:2]}, packing {m} rows of {k} "
+                         f"needs ({m}, {(k + bits - 1) // bits})")
+    if m == 0 or k == 0:
         return
     with nogil:
         if threads > 1:

@@ -167,6 +167,29 @@ def test_pack_signs(bits, k, rng):
 
 
 @pytest.mark.parametrize("bits", [32, 64])
+def test_pack_signs_special_values(bits, rng):
+    # Through the SIMD sign groups and the scalar tail alike (k = 70, 200):
+    # sign(-0) = +1, NaN and tiny negatives -1.
+    special = np.array([0.0, -0.0, 1e-45, -1e-45, np.inf, -np.inf, np.nan], dtype=np.float32)
+    for k in (70, 200):
+        x = rng.standard_normal((5, k), dtype=np.float32)
+        x.flat[::3] = np.resize(special, x.flat[::3].shape)
+        np.testing.assert_array_equal(bnnbench.pack_signs(x, word_bits=bits),
+                                      reference_pack(x, bits))
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+def test_pack_rows_refuses_a_wrong_output(bits):
+    from bnnbench import _bitpack
+    dtype = np.uint32 if bits == 32 else np.uint64
+    x = np.ones((4, 70), np.float32)
+    with pytest.raises(ValueError, match=r"needs \(4, "):
+        _bitpack.pack_rows(x, np.zeros((4, 70 // bits), dtype))
+    with pytest.raises(ValueError, match="needs"):
+        _bitpack.pack_rows(x, np.zeros((3, -(-70 // bits)), dtype))
+
+
+@pytest.mark.parametrize("bits", [32, 64])
 def test_pack_signs_any_rank_and_dtype(bits, rng):
     x = rng.standard_normal((2, 3, 70))
     x[0, 0, 0] = -1e-50   # would round to -0.0 in float32: must stay negative
