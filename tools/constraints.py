@@ -8,6 +8,7 @@ fail on a pin with no wheel. NAMEs keep only those packages (the build
 environment's). bnnbench itself, an editable install, is left out.
 """
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +20,21 @@ HEADER = """\
 """
 
 
+def canonical(name):
+    """A package name as PEP 503 compares them (tf_keras is tf-keras)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def main(out, names):
     where = (f'python_version == "{sys.version_info[0]}.{sys.version_info[1]}" and '
              f'platform_machine == "{platform.machine()}" and sys_platform == "{sys.platform}"')
     frozen = subprocess.run([sys.executable, "-m", "pip", "freeze", "--all", "--exclude-editable"],
                             check=True, capture_output=True, text=True).stdout.split()
-    keep = {n.lower().replace("_", "-") for n in names}
-    pins = [p for p in frozen if "==" in p
-            and (not keep or p.split("==")[0].lower().replace("_", "-") in keep)]
-    if keep and len(pins) != len(keep):
-        sys.exit(f"constraints: {out}: not installed in {sys.prefix}: "
-                 f"{sorted(keep - {p.split('==')[0].lower() for p in pins})}")
+    keep = {canonical(n) for n in names}
+    pins = [p for p in frozen if "==" in p and (not keep or canonical(p.split("==")[0]) in keep)]
+    missing = keep - {canonical(p.split("==")[0]) for p in pins}
+    if missing:
+        sys.exit(f"constraints: {out}: not installed in {sys.prefix}: {sorted(missing)}")
     venv = Path(sys.prefix).name
     text = HEADER.format(venv=venv) + "".join(f"{p} ; {where}\n" for p in pins)
     tmp = Path(out + ".tmp")
