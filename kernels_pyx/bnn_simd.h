@@ -179,7 +179,9 @@ static inline void bnn_xnor_split_b(const void *panel, ptrdiff_t kw, void *out, 
 /* bnn_pack_signs_*: sign + bit-pack of n consecutive floats (one pixel's
  * channels, NHWC) into ceil(n / W) words, bit j of word w for x[w*W + j];
  * padding bits 0. Where a path offers bnn_sign_group (the sign bits of
- * BNN_SIGN_GROUP floats from one compare), whole groups go through it. */
+ * BNN_SIGN_GROUP floats from one compare), whole groups go through it, and
+ * where it also offers bnn_sign_group_wide (BNN_SIGN_GROUP_WIDE floats at
+ * once, from several compares), runs of those go first. */
 #define BNN_DEFINE_PACK_SIGNS(WT, SUFFIX)                                           \
 static inline void bnn_pack_signs_##SUFFIX(const float *x, ptrdiff_t n, WT *out)    \
 {                                                                                   \
@@ -194,8 +196,16 @@ static inline void bnn_pack_signs_##SUFFIX(const float *x, ptrdiff_t n, WT *out)
         out[w] = word;                                                              \
     }                                                                               \
 }
+#ifdef BNN_SIGN_GROUP_WIDE
+#define BNN_PACK_SIGNS_WIDE(WT)                                                     \
+        for (; j + BNN_SIGN_GROUP_WIDE <= m; j += BNN_SIGN_GROUP_WIDE)              \
+            word |= (WT)bnn_sign_group_wide(p + j) << j;
+#else
+#define BNN_PACK_SIGNS_WIDE(WT)
+#endif
 #ifdef BNN_SIGN_GROUP
 #define BNN_PACK_SIGNS_GROUPS(WT)                                                   \
+        BNN_PACK_SIGNS_WIDE(WT)                                                     \
         for (; j + BNN_SIGN_GROUP <= m; j += BNN_SIGN_GROUP)                        \
             word |= (WT)bnn_sign_group(p + j) << j;
 #else
