@@ -57,6 +57,9 @@ def test_sweep_table_quick(tmp_path):
     (["--min-time", "soon"], "invalid value 'soon'"),
     (["--methods", "xnor_64,warp_drive"], "unknown method 'warp_drive'; valid methods:"),
     (["--channels", "4000000", "--batch", "2000"], "GiB but only"),
+    (["--filters", "1000000000"], "use fewer --channels or --filters"),
+    (["--level", "model", "--models", "birealnet18", "--batch", "100000"],
+     "GiB is available; use a smaller --batch"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     proc = bnnbench("sweep", "--out", str(tmp_path), *args, *FAST)

@@ -131,7 +131,7 @@ def run(args):
         layers = profile.layer_convs(model, args.batch)
     else:
         layers = profile.layer_gemms(model, args.batch)
-    check_memory(layers, level)
+    check_memory(layers, level, hint="use a smaller --batch")
     steps = profile.plan(layers, methods, threads, args.level)
     settings = {"model": model.name, "batch": args.batch, "threads": list(threads),
                 "methods": [level.baseline] + methods, "min_time": args.min_time,

@@ -46,6 +46,7 @@ class Level:
     prepare: Callable              # (name, operands, threads) -> timed call
     check: Callable                # (operands, seed) -> object with check(name, out)
     shape_bytes: Callable          # shape -> peak bytes of one shape's steps
+    shrink_hint: str               # what to ask for when a shape does not fit in memory
     row_fields: Callable = lambda shape, name: {}
     roofline: bool = True          # rows have a share of a probed peak (not whole networks)
 
@@ -93,7 +94,8 @@ GEMM = Level(
     shape_keys=GEMM_SHAPE_KEYS, blas_methods=frozenset({"float_blas"}),
     make_operands=gemm_operands,
     prepare=lambda name, operands, threads: kernels.prepare(name, *operands, threads),
-    check=lambda operands, seed: GemmCheck(*operands, seed=seed), shape_bytes=gemm_bytes)
+    check=lambda operands, seed: GemmCheck(*operands, seed=seed), shape_bytes=gemm_bytes,
+    shrink_hint="use fewer --channels or --filters, or a smaller --kernel, --batch or --out-size")
 
 
 # ------------------------------------------------------------------ whole layers
@@ -132,6 +134,7 @@ CONV = Level(
     blas_methods=frozenset({"conv_float_blas"}), make_operands=layer_operands,
     prepare=lambda name, ops, threads: conv.prepare(name, *ops, threads=threads),
     check=lambda ops, seed: LayerCheck(*ops, seed=seed), shape_bytes=layer_bytes,
+    shrink_hint="use fewer --channels or --filters, or a smaller --kernel, --batch or --out-size",
     row_fields=layer_row_fields)
 
 
@@ -267,7 +270,8 @@ MODEL = Level(
     lookup=net_method, baseline="net_float", headline=("net_bnnbench",), profile_defaults=(),
     shape_keys=("model", "batch", "channels", "height", "width"),
     blas_methods=frozenset({"net_float"}), make_operands=net_operands, prepare=net_prepare,
-    check=lambda ops, seed: NetCheck(*ops, seed=seed), shape_bytes=net_bytes, roofline=False)
+    check=lambda ops, seed: NetCheck(*ops, seed=seed), shape_bytes=net_bytes,
+    shrink_hint="use a smaller --batch", roofline=False)
 
 
 LEVELS = {level.name: level for level in (GEMM, CONV, MODEL)}

@@ -22,10 +22,13 @@ from .timing import measure_interleaved
 BLAS_SETTLE_S = 0.3
 
 
-def check_memory(shapes, level=None):
+def check_memory(shapes, level=None, hint=None):
+    """A one-line BnnbenchError naming the first shape that does not fit, with
+    `hint` (default: the level's, in sweep flags) saying what to shrink."""
+    level = level or GEMM
     for shape in shapes:
-        limits.check_memory((level or GEMM).shape_bytes(shape), f"shape {shape.describe()}",
-                            "use fewer channels or a smaller batch")
+        limits.check_memory(level.shape_bytes(shape), f"shape {shape.describe()}",
+                            hint or level.shrink_hint)
 
 
 def plan(shapes, methods, threads_list, level=None):
