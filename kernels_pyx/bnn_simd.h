@@ -80,6 +80,20 @@ static inline void bnn_xnor_tile_c_##SUFFIX(                                    
 BNN_DEFINE_XNOR_TILE_C(uint32_t, u32, BNN_POPCNT32)
 BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
 
+/* The plain prefetching tile (contract below): the prefetches in one burst,
+ * then the tile, which counts a half-word tail like any other word. ATTR:
+ * extra function attributes (a path that needs it inlined says so). */
+#define BNN_DEFINE_XNOR_TILE_PF(WT, SUFFIX, ATTR)                                    \
+static inline ATTR void bnn_xnor_tile_pf_##SUFFIX(                                   \
+        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
+        int32_t *c, ptrdiff_t ldc, int nr, int32_t k, const char *pf,                \
+        ptrdiff_t pf_lines, int tail_half)                                           \
+{                                                                                    \
+    (void)tail_half;                                                                 \
+    bnn_prefetch_lines(pf, pf_lines);                                                \
+    bnn_xnor_tile_##SUFFIX(a, lda, mr, p, kw, c, ldc, nr, k);                        \
+}
+
 /* Each SIMD path header defines bnn_xnor_tile_u32 and bnn_xnor_tile_u64 with
  * the signature and contract of the plain C tiles above. A path may set
  * BNN_XNOR_A_SPLIT to 1: then each row of A reaches the tile as its low
@@ -103,18 +117,8 @@ BNN_DEFINE_XNOR_TILE_C(uint64_t, u64, BNN_POPCNT64)
  * high half (the AVX-512 and AVX2 u64 tiles do) or count it (these do; it
  * adds nothing). */
 #ifndef BNN_HAVE_XNOR_TILE_PF
-#define BNN_DEFINE_XNOR_TILE_PF(WT, SUFFIX)                                          \
-static inline void bnn_xnor_tile_pf_##SUFFIX(                                        \
-        const WT *a, ptrdiff_t lda, int mr, const WT *p, ptrdiff_t kw,               \
-        int32_t *c, ptrdiff_t ldc, int nr, int32_t k, const char *pf,                \
-        ptrdiff_t pf_lines, int tail_half)                                           \
-{                                                                                    \
-    (void)tail_half;                                                                 \
-    bnn_prefetch_lines(pf, pf_lines);                                                \
-    bnn_xnor_tile_##SUFFIX(a, lda, mr, p, kw, c, ldc, nr, k);                        \
-}
-BNN_DEFINE_XNOR_TILE_PF(uint32_t, u32)
-BNN_DEFINE_XNOR_TILE_PF(uint64_t, u64)
+BNN_DEFINE_XNOR_TILE_PF(uint32_t, u32, )
+BNN_DEFINE_XNOR_TILE_PF(uint64_t, u64, )
 #endif
 
 /* bnn_pack_band_*: sign + bit-pack of a band of rows into whole panels (see

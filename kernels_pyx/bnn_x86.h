@@ -260,15 +260,7 @@ BNN_DEFINE_XNOR_TILE_AVX2(uint64_t, u64, "vpbroadcastq", BNN_SET1_U64, _mm256_ad
  * tile; the u64 tile takes the half-word tail (u32 splits have no such
  * layout, and their tail_half is never set). */
 #define BNN_HAVE_XNOR_TILE_PF 1
-static inline __attribute__((always_inline)) void bnn_xnor_tile_pf_u32(
-        const uint32_t *a, ptrdiff_t lda, int mr, const uint32_t *p, ptrdiff_t kw,
-        int32_t *c, ptrdiff_t ldc, int nr, int32_t k,
-        const char *pf, ptrdiff_t pf_lines, int tail_half)
-{
-    (void)tail_half;
-    bnn_prefetch_lines(pf, pf_lines);
-    bnn_xnor_tile_u32(a, lda, mr, p, kw, c, ldc, nr, k);
-}
+BNN_DEFINE_XNOR_TILE_PF(uint32_t, u32, __attribute__((always_inline)))
 
 static inline __attribute__((always_inline)) void bnn_xnor_tile_pf_u64(
         const uint64_t *a, ptrdiff_t lda, int mr, const uint64_t *p, ptrdiff_t kw,
